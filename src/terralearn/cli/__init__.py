@@ -1,0 +1,1 @@
+"""The ``terralearn`` command line: one thin module per command."""

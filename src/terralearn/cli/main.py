@@ -1,0 +1,65 @@
+"""Entry point of the ``terralearn`` command.
+
+Commands are imported only when invoked, so ``terralearn --help`` and light commands stay fast
+(torch and Lightning load only for the commands that need them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from terralearn.errors import TerralearnError
+
+# command name -> "module:function"; each module is a thin layer over the library.
+COMMANDS: dict[str, str] = {
+    "info": "terralearn.cli.info:info",
+    "prepare": "terralearn.cli.prepare:prepare",
+    "synth": "terralearn.cli.synth:synth",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TerralearnError as exc:
+            # A user mistake: one line, no traceback, exit 2.
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="terralearn")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """terralearn: deep learning on geospatial data."""
+    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Keep third-party chatter out of the user's way unless asked for.
+    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "fsspec", "numcodecs"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI (``terralearn`` console script)."""
+    cli.main(args=argv, prog_name="terralearn", standalone_mode=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
