@@ -14,6 +14,14 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "TerralearnError": "terralearn.errors",
+    "Window": "terralearn.geo",
+    "chip_offsets": "terralearn.geo",
+    "chip_windows": "terralearn.geo",
+    "block_split": "terralearn.sampling",
+    "block_kfold": "terralearn.sampling",
+    "random_split": "terralearn.sampling",
+    "BandStatistics": "terralearn.sampling",
+    "get_sampler": "terralearn.sampling",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

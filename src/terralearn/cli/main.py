@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "info": "terralearn.cli.info:info",
     "prepare": "terralearn.cli.prepare:prepare",
     "synth": "terralearn.cli.synth:synth",
+    "train": "terralearn.cli.train:train",
+    "evaluate": "terralearn.cli.evaluate:evaluate",
+    "models": "terralearn.cli.models:models",
 }
 
 

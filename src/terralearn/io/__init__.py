@@ -1,1 +1,18 @@
-"""io"""
+"""Imagery readers and label alignment.
+
+``open_image`` turns any imagery source into one canonical ``(band, y, x)`` DataArray;
+``open_labels`` puts vector or raster labels on that image's grid.
+"""
+
+from terralearn.io.labels import IGNORE_INDEX, Labels, open_labels
+from terralearn.io.readers import describe_image, open_image, select_bands, valid_mask
+
+__all__ = [
+    "IGNORE_INDEX",
+    "Labels",
+    "describe_image",
+    "open_image",
+    "open_labels",
+    "select_bands",
+    "valid_mask",
+]

@@ -1,1 +1,4 @@
-"""tasks"""
+"""Lightning tasks, losses and metrics.
+
+Submodules are imported on use (``terralearn.tasks.segmentation`` pulls in Lightning).
+"""

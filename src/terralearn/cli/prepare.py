@@ -1,0 +1,52 @@
+"""``terralearn prepare``: cut images and labels into a chip store."""
+
+from __future__ import annotations
+
+import click
+
+from terralearn.cli.options import config_option, overwrite_option
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--labels", "labels", multiple=True, help="Label raster or polygons (GeoPackage, GeoJSON, Shapefile); once for all images or once per image.")
+@click.option("--out", "out", required=True, help="Chip store folder to create.")
+@click.option("--bands", default=None, help="Comma-separated band names to keep, in order.")
+@click.option("--class-column", default=None, help="Attribute holding the class of each polygon.")
+@click.option("--chip-size", type=int, default=None, help="Chip size in pixels [128].")
+@click.option("--stride", type=int, default=None, help="Distance between chips in pixels [chip size].")
+@click.option("--sampler", type=click.Choice(["grid", "random", "balanced"]), default=None, help="How chips are drawn [grid].")
+@click.option("--num-samples", type=int, default=None, help="Chips per image for --sampler random.")
+@click.option("--min-valid", type=float, default=None, help="Skip chips with a smaller valid fraction [0.5].")
+@click.option("--split", type=click.Choice(["block", "random"]), default=None, help="Spatial blocks (default) or random chips.")
+@click.option("--block-size", default=None, help="Split block size: pixels (1024), metres (5000m) or km (5km) [8 chips].")
+@click.option("--buffer", default=None, help="Drop chips closer than this to another split [one chip].")
+@click.option("--val", type=float, default=None, help="Validation share [0.15].")
+@click.option("--test", type=float, default=None, help="Test share [0.15].")
+@click.option("--seed", type=int, default=None, help="Seed of the split and random sampling [0].")
+@config_option
+@overwrite_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def prepare(images, labels, out, bands, config_path, overwrite, quiet, **options) -> None:
+    """Cut IMAGE(s) and their labels into chips with a spatial train/val/test split.
+
+    Writes a chip store: Zarr arrays (image, mask, valid), a Parquet index, band statistics
+    of the training split, and the resolved config.
+    """
+    from terralearn.cli.render import print_store_summary
+    from terralearn.config import build_config, load_yaml
+    from terralearn.store import PrepareConfig, open_store
+    from terralearn.store import prepare as run_prepare
+
+    file_values = load_yaml(config_path) if config_path else {}
+    config = build_config(
+        PrepareConfig,
+        file_values,
+        images=list(images),
+        labels=list(labels) or None,
+        out=out,
+        bands=[b.strip() for b in bands.split(",")] if bands else None,
+        **options,
+    )
+    path = run_prepare(config, overwrite=overwrite, progress=not quiet)
+    print_store_summary(open_store(path))

@@ -1,0 +1,200 @@
+"""GeoTIFF / COG reading through rasterio and rioxarray.
+
+A quick ``rasterio.open`` inspects the file first (is it a raster, has it a CRS, a plain north-up
+transform, an internal mask band?) so that problems surface as one-line terralearn errors before
+rioxarray builds the lazy array.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rioxarray
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags
+from rasterio.errors import RasterioIOError
+
+from terralearn.errors import ConfigError, MissingCRSError, NotARasterError
+
+
+@dataclass(frozen=True)
+class RasterMeta:
+    """What :func:`inspect_raster` learns from a file header."""
+
+    path: str
+    crs: CRS
+    transform: Affine
+    shape: tuple[int, int]  # (height, width)
+    count: int
+    descriptions: tuple[str | None, ...]
+    nodata: float | None
+    masked: bool  # an internal mask band and no nodata value
+    tags: dict[str, str]
+
+
+def is_remote(src: str) -> bool:
+    """True for URLs and GDAL virtual paths that ``Path.exists`` cannot check."""
+    return src.startswith(("/vsi", "http://", "https://", "s3://", "gs://", "az://"))
+
+
+def check_transform(transform: Affine, source: str) -> None:
+    """Raise :class:`ConfigError` for a rotated or sheared transform."""
+    if transform.b != 0 or transform.d != 0:
+        raise ConfigError(
+            f"{source}: the affine transform is rotated or sheared ({tuple(transform)[:6]}); "
+            "terralearn needs a north-up grid, warp it first, e.g. `gdalwarp -t_srs EPSG:XXXX in.tif out.tif`"
+        )
+
+
+def missing_crs_message(source: str) -> str:
+    return (
+        f"{source} has no CRS; set one with `rio edit-info --crs EPSG:XXXX {source}` "
+        "(or `da.rio.write_crs('EPSG:XXXX')` for an in-memory array)"
+    )
+
+
+def inspect_raster(path: str, require_crs: bool = True) -> RasterMeta:
+    """Read the header of a raster file and check what terralearn needs.
+
+    Raises:
+        NotARasterError: GDAL cannot read the file as a raster.
+        MissingCRSError: the file has no CRS (when ``require_crs``).
+        ConfigError: the transform is rotated or sheared.
+    """
+    try:
+        with rasterio.open(path) as ds:
+            flags = ds.mask_flag_enums
+            meta = RasterMeta(
+                path=path,
+                crs=ds.crs,
+                transform=ds.transform,
+                shape=(ds.height, ds.width),
+                count=ds.count,
+                descriptions=tuple(ds.descriptions),
+                nodata=ds.nodata,
+                masked=ds.nodata is None
+                and any(MaskFlags.per_dataset in f and MaskFlags.all_valid not in f for f in flags),
+                tags=ds.tags(),
+            )
+    except RasterioIOError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise NotARasterError(
+            f"{path} is not a readable raster ({reason}); give a GeoTIFF/COG, a .zarr store or a .nc file"
+        ) from None
+    if require_crs and meta.crs is None:
+        raise MissingCRSError(missing_crs_message(path))
+    check_transform(meta.transform, path)
+    return meta
+
+
+def band_names(meta: RasterMeta, single_band_name: str | None = None) -> list[str]:
+    """Band names from the band descriptions, else ``B1, B2, ...``.
+
+    ``single_band_name`` names a one-band file without description (used for stacks: file stem).
+    Duplicate descriptions fall back to ``B1, B2, ...`` because names must select bands uniquely.
+    """
+    if meta.count == 1 and not meta.descriptions[0] and single_band_name:
+        return [single_band_name]
+    names = [d if d else f"B{i}" for i, d in enumerate(meta.descriptions, start=1)]
+    if len(set(names)) != len(names):
+        names = [f"B{i}" for i in range(1, meta.count + 1)]
+    return names
+
+
+def _open(meta: RasterMeta, chunks: int | None, masked: bool) -> xr.DataArray:
+    kw = {"chunks": {"band": -1, "y": chunks, "x": chunks}} if chunks else {}
+    da = rioxarray.open_rasterio(meta.path, masked=masked, **kw)
+    if not isinstance(da, xr.DataArray):  # subdatasets (HDF4/NetCDF through GDAL) give a list
+        raise NotARasterError(
+            f"{meta.path} holds several subdatasets; open one of them, e.g. 'NETCDF:{meta.path}:var'"
+        )
+    return da
+
+
+def open_geotiff(path: str, chunks: int | None) -> tuple[xr.DataArray, RasterMeta, list[str]]:
+    """Open one raster file as ``(band, y, x)`` with its metadata and band names.
+
+    A file with an internal mask band and no nodata value is opened with ``masked=True``, so masked
+    pixels become NaN (and the array becomes float).
+    """
+    meta = inspect_raster(path)
+    da = _open(meta, chunks, masked=meta.masked)
+    return da, meta, band_names(meta)
+
+
+def open_geotiff_stack(
+    paths: Sequence[str | os.PathLike], chunks: int | None
+) -> tuple[xr.DataArray, RasterMeta, list[str]]:
+    """Stack raster files as bands, in the given order.
+
+    All files must share CRS, transform and shape. A one-band file is named by its band description,
+    else its file stem; a multi-band file's bands keep their descriptions or become ``<stem>_B<i>``.
+
+    Raises:
+        ConfigError: files on different grids or with different nodata values.
+    """
+    metas = [inspect_raster(str(p)) for p in paths]
+    first = metas[0]
+    for m in metas[1:]:
+        what = []
+        if m.crs != first.crs:
+            what.append(f"CRS {m.crs.to_string()} != {first.crs.to_string()}")
+        if not m.transform.almost_equals(first.transform):
+            what.append(f"transform {tuple(m.transform)[:6]} != {tuple(first.transform)[:6]}")
+        if m.shape != first.shape:
+            what.append(f"shape {m.shape} != {first.shape}")
+        if what:
+            raise ConfigError(
+                f"{m.path} is not on the grid of {first.path} ({'; '.join(what)}); "
+                "resample the files to one grid first, e.g. with `gdalwarp -tap`"
+            )
+    masked = any(m.masked for m in metas)
+    if not masked:
+        for m in metas[1:]:
+            if not _same_nodata(m.nodata, first.nodata):
+                raise ConfigError(
+                    f"{m.path} has nodata {m.nodata} but {first.path} has {first.nodata}; "
+                    "stacked files need one nodata value, set it with `rio edit-info --nodata`"
+                )
+    arrays, names = [], []
+    for m in metas:
+        stem = Path(m.path).stem
+        own = band_names(m, single_band_name=stem)
+        if m.count > 1:
+            own = [d if d else f"{stem}_B{i}" for i, d in enumerate(m.descriptions, start=1)]
+        names.extend(own)
+        arrays.append(_open(m, chunks, masked=masked).assign_coords(band=own))
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"the stacked files give duplicate band names {names}; rename the files or set band descriptions"
+        )
+    da = xr.concat(arrays, dim="band", join="override", combine_attrs="drop_conflicts")
+    nodata = np.nan if masked else first.nodata
+    meta = RasterMeta(
+        path=first.path,
+        crs=first.crs,
+        transform=first.transform,
+        shape=first.shape,
+        count=len(names),
+        descriptions=tuple(names),
+        nodata=nodata,
+        masked=masked,
+        tags=first.tags,
+    )
+    return da, meta, names
+
+
+def _same_nodata(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (np.isnan(a) and np.isnan(b))
+
+
+__all__ = ["RasterMeta", "inspect_raster", "open_geotiff", "open_geotiff_stack", "is_remote"]

@@ -1,0 +1,212 @@
+"""``open_image``: every imagery source as one canonical ``xarray.DataArray``.
+
+The canonical form: dims exactly ``("band", "y", "x")``, a ``band`` coordinate of str names, CRS and
+affine transform through rioxarray (``da.rio.crs``, ``da.rio.transform()``), the nodata value in
+``da.rio.nodata`` (or None), ``da.name`` set and ``attrs["source"]`` = the path(s). Files are opened
+lazily with dask chunks ``(all bands, chunks, chunks)``; in-memory objects keep their backing array.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+
+from terralearn.errors import BandNotFoundError, ConfigError, InputNotFoundError
+from terralearn.io import rasterio_, xarray_
+from terralearn.io.rasterio_ import check_transform
+
+ImageSource = str | os.PathLike | Sequence[str | os.PathLike] | xr.DataArray | xr.Dataset
+
+MEMORY_SOURCE = "<in-memory>"
+NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
+
+
+def _is_zarr(path: Path) -> bool:
+    markers = ("zarr.json", ".zgroup", ".zarray", ".zmetadata")
+    return path.suffix == ".zarr" or (path.is_dir() and any((path / m).exists() for m in markers))
+
+
+def _check_exists(src: str | os.PathLike) -> str:
+    text = os.fspath(src)
+    if not rasterio_.is_remote(text) and not Path(text).exists():
+        raise InputNotFoundError(f"image {text!r} does not exist; check the path")
+    return text
+
+
+def open_image(
+    src: ImageSource, bands: Sequence[str] | None = None, chunks: int | None = 1024
+) -> xr.DataArray:
+    """Open imagery from any supported source in the canonical ``(band, y, x)`` form.
+
+    Args:
+        src: a GeoTIFF/COG path (or URL), a list of single-band GeoTIFFs to stack as bands, a Zarr
+            store (``*.zarr`` folder), a NetCDF file (``*.nc``), or an in-memory ``xr.DataArray`` /
+            ``xr.Dataset`` (e.g. from xee: one variable per band, dims like ``(time, X, Y)``).
+        bands: band names to keep, in this order (None keeps all).
+        chunks: dask chunk size in pixels for files; None reads without dask.
+
+    Returns:
+        The image. Band names come from GeoTIFF band descriptions (else ``B1, B2, ...``), file stems
+        for stacked single-band files, or variable names for Datasets. A GeoTIFF with an internal
+        mask band and no nodata value is read with ``masked=True``: masked pixels become NaN, the
+        array float, and ``rio.nodata`` NaN.
+
+    Raises:
+        InputNotFoundError: the path does not exist.
+        NotARasterError: the file is not a raster.
+        MissingCRSError: the source has no CRS.
+        BandNotFoundError: a requested band does not exist.
+        ConfigError: rotated/sheared transform, stacked files on different grids, several time steps.
+    """
+    if isinstance(src, xr.DataArray | xr.Dataset):
+        da, names, crs, nodata = xarray_.normalise(src, MEMORY_SOURCE)
+        name = str(src.name) if isinstance(src, xr.DataArray) and src.name is not None else "image"
+        transform = _xarray_transform(da, MEMORY_SOURCE, src)
+        source: str | list[str] = MEMORY_SOURCE
+        rechunk = False  # in-memory objects keep their backing array
+    elif isinstance(src, list | tuple):
+        if not src:
+            raise ConfigError("open_image got an empty list of files; give at least one path")
+        paths = [_check_exists(p) for p in src]
+        da, meta, names = rasterio_.open_geotiff_stack(paths, chunks)
+        crs, transform, nodata = meta.crs, meta.transform, meta.nodata
+        name, source, rechunk = Path(paths[0]).stem, paths, True
+    else:
+        path = _check_exists(src)
+        suffix = Path(path).suffix.lower()
+        if not rasterio_.is_remote(path) and (_is_zarr(Path(path)) or suffix in NETCDF_SUFFIXES):
+            opener = xarray_.open_zarr if _is_zarr(Path(path)) else xarray_.open_netcdf
+            ds = opener(Path(path), chunks)
+            da, names, crs, nodata = xarray_.normalise(ds, path)
+            transform = _xarray_transform(da, path, ds)
+            rechunk = True
+        else:
+            da, meta, names = rasterio_.open_geotiff(path, chunks)
+            crs, transform, nodata = meta.crs, meta.transform, meta.nodata
+            if meta.masked:
+                nodata = np.nan
+            rechunk = False  # rioxarray already chunked it
+        name, source = Path(path).stem, path
+    da = _canonical(da, names, crs, transform, nodata, name, source)
+    if bands is not None:
+        da = select_bands(da, bands)
+    if chunks and rechunk:
+        da = da.chunk({"band": -1, "y": chunks, "x": chunks})
+    return da
+
+
+def _xarray_transform(da: xr.DataArray, source: str, original: Any) -> Affine:
+    """The affine transform from a stored GeoTransform (checked for rotation) or the coordinates."""
+    try:
+        stored = original.rio._cached_transform()
+    except Exception:
+        stored = None
+    if stored is not None:
+        check_transform(stored, source)
+    if da.sizes["x"] < 2 or da.sizes["y"] < 2:
+        if stored is None:
+            raise ConfigError(f"{source}: a one-pixel-wide image needs a stored GeoTransform to locate it")
+        return stored
+    return da.rio.transform(recalc=True)
+
+
+def _canonical(
+    da: xr.DataArray,
+    names: list[str],
+    crs: CRS,
+    transform: Affine,
+    nodata: float | None,
+    name: str,
+    source: str | list[str],
+) -> xr.DataArray:
+    extra = [c for c in da.coords if c not in ("band", "y", "x")]
+    da = da.drop_vars(extra).assign_coords(band=np.array(names, dtype=str))
+    attrs = {"source": source, "long_name": tuple(names)}
+    for key, neutral in (("scale_factor", 1.0), ("add_offset", 0.0)):
+        if key in da.attrs and da.attrs[key] != neutral:
+            attrs[key] = da.attrs[key]
+    da.attrs = attrs
+    da.encoding = {}
+    da.name = name
+    da = da.rio.write_crs(crs).rio.write_transform(transform)
+    if nodata is not None:
+        da = da.rio.write_nodata(nodata, encoded=False)
+    return da
+
+
+def select_bands(image: xr.DataArray, bands: Sequence[str]) -> xr.DataArray:
+    """Select and order bands by name.
+
+    Raises:
+        BandNotFoundError: a name is not a band of the image (the message lists the available ones).
+    """
+    if isinstance(bands, str):
+        bands = [bands]
+    available = [str(b) for b in image["band"].values]
+    missing = [b for b in bands if b not in available]
+    if missing:
+        raise BandNotFoundError(
+            f"band(s) {missing} not in {_source_text(image)}; available bands: {available}"
+        )
+    if len(set(bands)) != len(bands):
+        raise ConfigError(f"bands {list(bands)} names a band twice; list each band once")
+    out = image.sel(band=list(bands))
+    out.attrs = {**image.attrs, "long_name": tuple(bands)}
+    return out
+
+
+def _source_text(image: xr.DataArray) -> str:
+    source = image.attrs.get("source", MEMORY_SOURCE)
+    return ", ".join(source) if isinstance(source, list) else str(source)
+
+
+def valid_mask(image: xr.DataArray) -> xr.DataArray:
+    """Pixels where every band is valid: not the declared nodata value and not NaN.
+
+    Args:
+        image: a canonical ``(band, y, x)`` image (see :func:`open_image`).
+
+    Returns:
+        A ``(y, x)`` bool DataArray on the image grid; lazy (dask) when the image is.
+    """
+    nodata = image.rio.nodata
+    valid = xr.ones_like(image, dtype=bool)
+    if image.dtype.kind in "fc":
+        valid = valid & ~np.isnan(image)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        valid = valid & (image != nodata)
+    mask = valid.all("band").drop_vars("band", errors="ignore")
+    mask.name = "valid"
+    mask.attrs = {}
+    return mask
+
+
+def describe_image(image: xr.DataArray) -> dict[str, Any]:
+    """A summary of an image for ``terralearn info`` (plain JSON-able values)."""
+    crs = image.rio.crs
+    xres, yres = image.rio.resolution()
+    nodata = image.rio.nodata
+    if nodata is not None:
+        nodata = float(nodata)
+    units = crs.linear_units if crs is not None and crs.is_projected else "degree"
+    return {
+        "path": image.attrs.get("source", MEMORY_SOURCE),
+        "name": image.name,
+        "size": (int(image.sizes["y"]), int(image.sizes["x"])),
+        "bands": [str(b) for b in image["band"].values],
+        "dtype": str(image.dtype),
+        "crs": crs.to_string() if crs is not None else None,
+        "resolution": (abs(float(xres)), abs(float(yres))),
+        "units": units,
+        "bounds": tuple(float(v) for v in image.rio.bounds()),
+        "nodata": nodata,
+        "chunked": image.chunks is not None,
+        "chunks": tuple(c[0] for c in image.chunks) if image.chunks is not None else None,
+    }

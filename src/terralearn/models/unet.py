@@ -1,0 +1,233 @@
+"""U-Net family (Ronneberger et al. 2015), in plain torch.
+
+Structure (``depth`` = number of 2x down-samplings, widths ``base_width * 2**i``)::
+
+    input ─ pad ─ encoder.stem ─────────────────────────── decoder.stages[-1] ─ head ─ crop ─ logits
+                  encoder.stages[0] (pool, convs) ──── decoder.stages[-2]
+                    ...                                  ...
+                  encoder.stages[depth-1] ─ dropout ─ decoder.stages[0]
+
+The submodules are named ``encoder``, ``decoder`` and ``head`` so encoder weights can be
+transferred by name (``model.encoder.state_dict()``).
+
+Any input size works: the input is padded internally (reflect, bottom/right) to a multiple of
+``2**depth`` and the logits are cropped back, so ``H, W >= 1`` and the output always has the
+input's size. Any number of input bands works. ``num_classes=1`` means binary segmentation (one
+logit channel, sigmoid at inference); ``num_classes >= 2`` multi-class (softmax). The model
+returns logits ``(B, num_classes, H, W)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.models.layers import ConvBlock, Norm, pad_to_multiple
+from terralearn.models.registry import register_model
+
+Upsampling = Literal["bilinear", "transposed"]
+
+
+def unet_receptive_field(depth: int, upsampling: Upsampling = "bilinear") -> int:
+    """Theoretical receptive field of a U-Net in input pixels.
+
+    Each layer with kernel ``k`` at cumulative stride ``j`` widens the field by ``(k - 1) * j``:
+    a 3x3 conv by ``2j``, a 2x2 max-pool by ``j``, a bilinear 2x up-sampling (reads 2 coarse
+    pixels per axis) by ``j_coarse``, a stride-2 transposed conv with kernel 2 by 0. Summing the
+    deepest path (stem, ``depth`` encoder levels, ``depth`` decoder levels) gives::
+
+        transposed: 13 * 2**depth - 8        bilinear: 15 * 2**depth - 10
+
+    e.g. 200 / 230 pixels for depth 4.
+    """
+    rf, jump = 1, 1
+    rf += 2 * 2 * jump  # stem: two 3x3 convs
+    for _ in range(depth):
+        rf += jump  # 2x2 max-pool
+        jump *= 2
+        rf += 2 * 2 * jump  # two 3x3 convs
+    for _ in range(depth):
+        if upsampling == "bilinear":
+            rf += jump
+        jump //= 2
+        rf += 2 * 2 * jump
+    return rf
+
+
+class UNetEncoder(nn.Module):
+    """Contracting path: a stem block then ``depth`` levels of (2x2 max-pool, conv block).
+
+    Shapes:
+        input ``(B, C, H, W)`` with H, W multiples of ``2**depth`` -> list of ``depth + 1``
+        feature maps, level ``i`` of shape ``(B, widths[i], H / 2**i, W / 2**i)``.
+    """
+
+    def __init__(self, in_channels: int, widths: list[int], norm: Norm) -> None:
+        super().__init__()
+        self.stem = ConvBlock(in_channels, widths[0], norm)
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.MaxPool2d(2), ConvBlock(c_in, c_out, norm))
+            for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        features = [self.stem(x)]
+        for stage in self.stages:
+            features.append(stage(features[-1]))
+        return features
+
+
+class UpBlock(nn.Module):
+    """Up-sample 2x to ``out_channels``, concatenate the skip, then a conv block."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: Norm, upsampling: Upsampling):
+        super().__init__()
+        if upsampling == "bilinear":
+            self.up: nn.Module = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_channels, out_channels, 1),
+            )
+        else:
+            self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        self.conv = ConvBlock(2 * out_channels, out_channels, norm)
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
+
+
+class UNetDecoder(nn.Module):
+    """Expanding path: ``depth`` up-blocks from the deepest feature map to full resolution.
+
+    Shapes:
+        the encoder's feature list -> ``(B, widths[0], H, W)``.
+    """
+
+    def __init__(self, widths: list[int], norm: Norm, upsampling: Upsampling) -> None:
+        super().__init__()
+        # deepest first
+        self.stages = nn.ModuleList(
+            UpBlock(widths[i + 1], widths[i], norm, upsampling)
+            for i in reversed(range(len(widths) - 1))
+        )
+
+    def forward(self, features: list[Tensor]) -> Tensor:
+        x = features[-1]
+        for stage, skip in zip(self.stages, reversed(features[:-1]), strict=True):
+            x = stage(x, skip)
+        return x
+
+
+class UNet(nn.Module):
+    """U-Net for semantic segmentation (see the module docstring for the layout).
+
+    Args:
+        in_channels: input bands (>= 1).
+        num_classes: 1 for binary (one logit channel), >= 2 for multi-class.
+        depth: number of 2x down-samplings (>= 1); inputs are padded to a multiple of ``2**depth``.
+        base_width: channels of the first level; doubled at every level.
+        norm: ``"batch"``, ``"group"`` (better for batches of a few chips) or ``"none"``.
+        dropout: dropout probability on the bottleneck features (0 disables it).
+        upsampling: ``"bilinear"`` (+ 1x1 conv; no checkerboard artefacts) or ``"transposed"``.
+
+    Attributes:
+        receptive_field: theoretical receptive field in pixels (:func:`unet_receptive_field`).
+
+    Shapes:
+        input ``(B, in_channels, H, W)``, any float dtype and any ``H, W >= 1`` ->
+        logits ``(B, num_classes, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        depth: int = 4,
+        base_width: int = 32,
+        norm: Norm = "batch",
+        dropout: float = 0.0,
+        upsampling: Upsampling = "bilinear",
+    ) -> None:
+        super().__init__()
+        _check_options(depth, base_width, norm, dropout, upsampling)
+        widths = [base_width * 2**i for i in range(depth + 1)]
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.depth = depth
+        self.receptive_field = unet_receptive_field(depth, upsampling)
+        self.encoder = UNetEncoder(in_channels, widths, norm)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.decoder = UNetDecoder(widths, norm, upsampling)
+        self.head = nn.Conv2d(widths[0], num_classes, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise IncompatibleError(
+                f"the U-Net expects images of shape (B, {self.in_channels}, H, W), got "
+                f"{tuple(x.shape)}; select the bands the model was trained on"
+            )
+        size = x.shape[-2:]
+        features = self.encoder(pad_to_multiple(x, 2**self.depth))
+        features[-1] = self.dropout(features[-1])
+        logits = self.head(self.decoder(features))
+        return logits[..., : size[0], : size[1]]
+
+
+def _check_options(depth: int, base_width: int, norm: str, dropout: float, upsampling: str) -> None:
+    def bad(option: str, expected: str, value: object) -> ConfigError:
+        return ConfigError(f"U-Net option {option} must be {expected}, got {value!r}")
+
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise bad("depth", "an integer >= 1", depth)
+    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
+        raise bad("base_width", "an integer >= 1", base_width)
+    if norm not in ("batch", "group", "none"):
+        raise bad("norm", "one of 'batch', 'group', 'none'", norm)
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise bad("dropout", "a number in [0, 1)", dropout)
+    if upsampling not in ("bilinear", "transposed"):
+        raise bad("upsampling", "one of 'bilinear', 'transposed'", upsampling)
+
+
+@register_model
+def unet(
+    in_channels: int,
+    num_classes: int,
+    depth: int = 4,
+    base_width: int = 32,
+    norm: Norm = "batch",
+    dropout: float = 0.0,
+    upsampling: Upsampling = "bilinear",
+) -> UNet:
+    """U-Net, depth 4, widths 32-512 (7.2 M parameters); the default choice."""
+    return UNet(in_channels, num_classes, depth, base_width, norm, dropout, upsampling)
+
+
+@register_model
+def unet_small(
+    in_channels: int,
+    num_classes: int,
+    depth: int = 3,
+    base_width: int = 16,
+    norm: Norm = "batch",
+    dropout: float = 0.0,
+    upsampling: Upsampling = "bilinear",
+) -> UNet:
+    """Small U-Net, depth 3, widths 16-128 (0.45 M parameters), for fast CPU runs."""
+    return UNet(in_channels, num_classes, depth, base_width, norm, dropout, upsampling)
+
+
+@register_model
+def unet_large(
+    in_channels: int,
+    num_classes: int,
+    depth: int = 5,
+    base_width: int = 64,
+    norm: Norm = "batch",
+    dropout: float = 0.0,
+    upsampling: Upsampling = "bilinear",
+) -> UNet:
+    """Large U-Net, depth 5, widths 64-2048 (116 M parameters), for large GPU training sets."""
+    return UNet(in_channels, num_classes, depth, base_width, norm, dropout, upsampling)

@@ -1,0 +1,1 @@
+"""Run directories: training, evaluation and loading trained models back."""

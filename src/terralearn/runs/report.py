@@ -1,0 +1,65 @@
+"""Figures a run directory carries: training curves and validation sample panels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from terralearn.runs.layout import RunDir
+
+SAMPLE_PANELS = 6
+
+
+@torch.no_grad()
+def predict_chips(task, images: torch.Tensor, batch_size: int = 32) -> np.ndarray:
+    """Class ids (N, H, W) for raw chips (N, C, H, W)."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        probs = task.predict_proba(images[start : start + batch_size])
+        if probs.shape[1] == 1:
+            out.append((probs[:, 0] > 0.5).to(torch.uint8))
+        else:
+            out.append(probs.argmax(1).to(torch.uint8))
+    return torch.cat(out).numpy() if out else np.zeros((0,), np.uint8)
+
+
+def write_training_figures(run: RunDir, task, data) -> list[Path]:
+    """``figures/curves.png`` and ``figures/samples.png`` (RGB | label | prediction)."""
+    from terralearn.viz.curves import plot_training_curves
+    from terralearn.viz.panels import plot_sample_panels
+
+    run.figures.mkdir(exist_ok=True)
+    written = []
+    metrics_csv = run.logs / "metrics.csv"
+    if metrics_csv.is_file():
+        written.append(plot_training_curves(metrics_csv, run.figures / "curves.png"))
+    dataset = data.dataset("val")
+    if len(dataset):
+        picks = _pick_samples(dataset, SAMPLE_PANELS)
+        batch = dataset.__getitems__(picks)
+        predictions = predict_chips(task, batch["image"])
+        info = run.info()
+        written.append(
+            plot_sample_panels(
+                batch["image"].numpy(),
+                batch["mask"].numpy(),
+                predictions,
+                bands=info.bands,
+                classes=info.classes,
+                out=run.figures / "samples.png",
+                ignore_index=info.ignore_index,
+                stats_low=info.display_low or None,
+                stats_high=info.display_high or None,
+            )
+        )
+    return written
+
+
+def _pick_samples(dataset, count: int) -> list[int]:
+    """Evenly spaced chips, preferring ones with many labelled pixels."""
+    n = len(dataset)
+    if n <= count:
+        return list(range(n))
+    return [int(i) for i in np.linspace(0, n - 1, count).round()]

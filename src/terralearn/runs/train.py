@@ -1,0 +1,258 @@
+"""``train``: a chip store -> a run directory with checkpoints, logs, metrics and figures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from terralearn._fs import atomic_write_bytes, check_output
+from terralearn.config import to_yaml
+from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
+
+log = logging.getLogger(__name__)
+
+# Options that may change when a run is resumed; every other key must match the saved config.
+LOGS_NAME = "logs"
+RESUMABLE_CHANGES = {"epochs", "max_time", "devices", "strategy", "accelerator", "num_workers", "progress"}
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``terralearn train`` (also the keys of its YAML config)."""
+
+    store: str = ""
+    out: str = ""
+    model: str = "unet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_classes: int | None = None  # optional check against the store
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "ce"
+    class_weights: bool = False
+    schedule: str = "cosine"
+    augment: bool = True
+    patience: int | None = 10
+    max_time: float | None = None  # minutes of training, then stop cleanly
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str | None = None  # default: 16-mixed on GPU, 32-true on CPU
+    num_workers: int = 0
+    label_fraction: float = 1.0
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs {self.epochs} must be at least 1")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr {self.lr} must be positive")
+        if not 0 < self.label_fraction <= 1:
+            raise ConfigError(f"--label-fraction {self.label_fraction} must lie in (0, 1]")
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def _check_resume(run: RunDir, config: TrainConfig) -> None:
+    saved_path = run.path / CONFIG_FILE
+    if not saved_path.is_file():
+        raise ConfigError(f"--resume: {str(run.path)!r} is not a run started by `terralearn train`")
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    current = yaml.safe_load(to_yaml(config))
+    changed = [
+        k for k in sorted(set(saved) | set(current))
+        if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
+    ]
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        raise ConfigError(
+            f"--resume: run {str(run.path)!r} was trained with a different config ({diffs}); "
+            "resume with the same options or start a new run with another --out"
+        )
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train a segmentation model on a chip store; returns the run directory.
+
+    ``resume=True`` continues ``config.out`` from ``checkpoints/last.ckpt`` (same config required).
+    """
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from terralearn.data.datasets import ChipDataModule
+    from terralearn.models import create_model
+    from terralearn.runs.checkpoint_io import AtomicCheckpointIO
+    from terralearn.tasks.losses import class_weights_from_counts
+    from terralearn.tasks.segmentation import SegmentationTask
+
+    config.validate()
+    run = RunDir(config.out)
+    data = ChipDataModule(
+        config.store,
+        batch_size=config.batch_size,
+        num_workers=config.num_workers,
+        label_fraction=config.label_fraction,
+        seed=config.seed,
+    )
+    store = data.store
+    if not store.has_labels:
+        raise ConfigError(
+            f"store {config.store!r} has no labels; prepare it with --labels to train a segmentation model"
+        )
+    if config.num_classes is not None and config.num_classes != store.num_classes:
+        raise ConfigError(
+            f"num_classes {config.num_classes} in the config disagrees with store {config.store!r}, "
+            f"which has {store.num_classes} classes ({', '.join(store.class_names)}); "
+            "remove num_classes or fix it"
+        )
+    if len(store.split_ids("train")) == 0 or len(store.split_ids("val")) == 0:
+        raise ConfigError(
+            f"store {config.store!r} needs chips in both the train and val splits "
+            f"(has {store.meta.splits}); prepare it again with other --val/--block-size"
+        )
+    create_model(config.model, in_channels=len(store.bands), num_classes=2, **config.model_kwargs)
+
+    if resume:
+        _check_resume(run, config)
+        ckpt_path = run.checkpoint("last")
+        if not ckpt_path.is_file():
+            raise ConfigError(f"--resume: run {str(run.path)!r} has no checkpoints/last.ckpt yet; start it again without --resume")
+    else:
+        check_output(run.path, overwrite, option="--out")
+        if run.path.exists():
+            import shutil
+
+            shutil.rmtree(run.path)
+        ckpt_path = None
+    run.path.mkdir(parents=True, exist_ok=True)
+    _write_text(run.path / CONFIG_FILE, to_yaml(config))
+
+    mean, std = store.band_mean_std()
+    counts = store.class_counts("train")
+    info = RunInfo(
+        kind="segmentation",
+        model=config.model,
+        in_channels=len(store.bands),
+        num_classes=store.num_classes,
+        bands=store.bands,
+        classes=dict(enumerate(store.class_names)),
+        chip_size=store.meta.chip_size,
+        resolution=float(store.meta.resolution[0]),
+        crs=store.meta.crs[0],
+        dtype=store.meta.dtype,
+        ignore_index=store.meta.ignore_index,
+        store=str(Path(config.store).resolve()),
+        display_low=[float(store.stats[b]["p2"]) for b in store.bands],
+        display_high=[float(store.stats[b]["p98"]) for b in store.bands],
+    )
+    _write_text(run.path / RUN_FILE, json.dumps(info.to_json(), indent=2))
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    weights = class_weights_from_counts(counts).tolist() if config.class_weights else None
+    task = SegmentationTask(
+        model=config.model,
+        in_channels=len(store.bands),
+        num_classes=store.num_classes,
+        model_kwargs=config.model_kwargs,
+        loss=config.loss,
+        class_weights=weights,
+        ignore_index=store.meta.ignore_index,
+        lr=config.lr,
+        weight_decay=config.weight_decay,
+        schedule=config.schedule,
+        class_names=store.class_names,
+        band_mean=mean,
+        band_std=std,
+        augment=config.augment,
+    )
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=run.checkpoints, filename="best", monitor="val_miou", mode="max",
+            save_last=True, save_top_k=1, enable_version_counter=False,
+        ),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    if config.patience:
+        callbacks.append(EarlyStopping(monitor="val_miou", mode="max", patience=config.patience))
+    if config.progress:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar(leave=True))
+    loggers = [CSVLogger(save_dir=run.path, name=LOGS_NAME, version="")]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        import tensorboard  # noqa: F401
+
+        loggers.append(TensorBoardLogger(save_dir=run.logs, name="tensorboard", version=""))
+    except ImportError:
+        pass
+    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        max_time={"minutes": config.max_time} if config.max_time else None,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        precision=config.precision or ("16-mixed" if gpu else "32-true"),
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        deterministic=False,
+    )
+    started = time.perf_counter()
+    trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
+    elapsed = time.perf_counter() - started
+    if trainer.global_rank != 0:
+        return run.path
+    _finish(run, trainer, data, elapsed)
+    return run.path
+
+
+def _finish(run: RunDir, trainer, data, elapsed: float) -> None:
+    """metrics.json and figures, from the best checkpoint."""
+    from terralearn.runs.layout import load_task
+    from terralearn.runs.report import write_training_figures
+
+    checkpoint_cb = trainer.checkpoint_callback
+    best_score = checkpoint_cb.best_model_score
+    train_chips = len(data.dataset("train"))
+    metrics = {
+        "best_val_miou": None if best_score is None else float(best_score),
+        "best_checkpoint": "checkpoints/best.ckpt",
+        "epochs": int(trainer.current_epoch),
+        "train_chips": train_chips,
+        "train_seconds": round(elapsed, 2),
+        "chips_per_second": round(train_chips * max(int(trainer.current_epoch), 1) / max(elapsed, 1e-9), 2),
+        "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
+    }
+    task, _ = load_task(run.path, "best")
+    metrics["figures"] = [str(p.relative_to(run.path)) for p in write_training_figures(run, task, data)]
+    _write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
+
+
+def check_compatible(info: RunInfo, bands: list[str], source: str) -> None:
+    """Fail when an image or store does not have the bands the model was trained on."""
+    if list(bands) != list(info.bands):
+        raise IncompatibleError(
+            f"{source} has bands {list(bands)} but the model was trained on {info.bands}; "
+            "select the same bands in the same order"
+        )

@@ -1,0 +1,211 @@
+"""Lightning task for semantic segmentation.
+
+TorchGeo style: the constructor saves the hyperparameters and the ``configure_*`` hooks build
+the model, the loss and the metrics from them, so a checkpoint alone rebuilds the task
+(``SegmentationTask.load_from_checkpoint(path)``). Band normalisation happens inside the task
+(buffers ``band_mean``/``band_std``), so the model takes raw pixel values and prediction needs
+nothing but the checkpoint.
+
+Batches are dicts ``{"image": (B, C, H, W) float, raw values, "mask": (B, H, W) long}`` with
+``ignore_index`` (255) marking unlabelled pixels; other keys are ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning
+import torch
+from torch import Tensor
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
+
+from terralearn.data.augment import Normalize, RandomD4
+from terralearn.errors import ConfigError
+from terralearn.models import create_model
+from terralearn.tasks.losses import build_loss
+
+Schedule = Literal["cosine", "onecycle", "none"]
+
+
+class SegmentationTask(lightning.LightningModule):
+    """Train, validate and predict a segmentation model.
+
+    Args:
+        model: registered model name (see ``terralearn.models.list_models()``).
+        in_channels: number of input bands.
+        num_classes: 1 for binary (one logit, sigmoid), >= 2 for multi-class (softmax).
+        model_kwargs: options passed to ``create_model`` (e.g. ``{"norm": "group"}``).
+        loss: ``"ce"``, ``"dice"``, ``"focal"`` or ``"ce+dice"``.
+        class_weights: per-class loss weights (2 for binary), e.g. from
+            :func:`~terralearn.tasks.losses.class_weights_from_counts`.
+        ignore_index: mask value of unlabelled pixels.
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        schedule: ``"cosine"`` (cosine decay over all training steps), ``"onecycle"`` or ``"none"``.
+        class_names: names for reports (default ``class_0``, ...); binary has 2 (background first).
+        band_mean: per-band mean of the raw pixel values; None skips normalisation.
+        band_std: per-band standard deviation (with ``band_mean``).
+        augment: random D4 rotation/flip of each training chip.
+
+    Metrics: ``{val,test}_loss``, ``{val,test}_miou`` (Jaccard, macro over classes present),
+    ``{val,test}_acc`` (overall pixel accuracy); ``train_loss`` per step and epoch. Monitor
+    ``val_miou``.
+    """
+
+    def __init__(
+        self,
+        model: str = "unet",
+        in_channels: int = 3,
+        num_classes: int = 2,
+        model_kwargs: dict[str, Any] | None = None,
+        loss: str = "ce",
+        class_weights: list[float] | None = None,
+        ignore_index: int = 255,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        schedule: Schedule = "cosine",
+        class_names: list[str] | None = None,
+        band_mean: list[float] | None = None,
+        band_std: list[float] | None = None,
+        augment: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if schedule not in ("cosine", "onecycle", "none"):
+            raise ConfigError(
+                f"unknown schedule {schedule!r}; choose one of 'cosine', 'onecycle', 'none'"
+            )
+        if class_names is not None and len(class_names) != self.metric_classes:
+            raise ConfigError(
+                f"class_names has {len(class_names)} names but the task has "
+                f"{self.metric_classes} classes; give one name per class"
+            )
+        self.configure_models()
+        self.configure_losses()
+        self.configure_metrics()
+        self.augmenter = RandomD4() if augment else None
+
+    @property
+    def metric_classes(self) -> int:
+        """Number of classes as the metrics see them (2 for binary)."""
+        return max(int(self.hparams["num_classes"]), 2)
+
+    # ---- builders (called by __init__) ----------------------------------------------------
+
+    def configure_models(self) -> None:
+        """Build the network and the normalisation buffers."""
+        hp = self.hparams
+        self.model = create_model(
+            hp["model"], hp["in_channels"], hp["num_classes"], **(hp["model_kwargs"] or {})
+        )
+        mean, std = hp["band_mean"], hp["band_std"]
+        if (mean is None) != (std is None):
+            raise ConfigError("give both band_mean and band_std, or neither")
+        if mean is None:
+            mean, std = [0.0] * hp["in_channels"], [1.0] * hp["in_channels"]
+        norm = Normalize(mean, std)
+        if norm.mean.numel() != hp["in_channels"]:
+            raise ConfigError(
+                f"band_mean/band_std have {norm.mean.numel()} values but in_channels is "
+                f"{hp['in_channels']}; give one value per band"
+            )
+        self.register_buffer("band_mean", norm.mean.view(1, -1, 1, 1))
+        self.register_buffer("band_std", norm.std.view(1, -1, 1, 1))
+
+    def configure_losses(self) -> None:
+        """Build the loss from ``loss``, ``class_weights`` and ``ignore_index``."""
+        hp = self.hparams
+        self.criterion = build_loss(
+            hp["loss"], hp["num_classes"], hp["ignore_index"], hp["class_weights"]
+        )
+
+    def configure_metrics(self) -> None:
+        """Build the validation and test metric collections."""
+        k, ignore = self.metric_classes, self.hparams["ignore_index"]
+        metrics = MetricCollection(
+            {
+                "miou": MulticlassJaccardIndex(k, average="macro", ignore_index=ignore),
+                "acc": MulticlassAccuracy(k, average="micro", ignore_index=ignore),
+            }
+        )
+        self.val_metrics = metrics.clone(prefix="val_")
+        self.test_metrics = metrics.clone(prefix="test_")
+
+    # ---- inference ------------------------------------------------------------------------
+
+    def normalize(self, image: Tensor) -> Tensor:
+        """Raw pixel values ``(B, C, H, W)`` of any dtype -> normalised float32."""
+        return (image.to(self.band_mean.dtype) - self.band_mean) / self.band_std
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Logits ``(B, num_classes, H, W)`` for raw (unnormalised) images ``(B, C, H, W)``."""
+        return self.model(self.normalize(image))
+
+    def predict_proba(self, image: Tensor) -> Tensor:
+        """Class probabilities for raw images: softmax ``(B, K, H, W)``, or for binary the
+        foreground sigmoid ``(B, 1, H, W)``. Call under ``torch.no_grad()`` in eval mode."""
+        logits = self(image)
+        return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
+
+    def predict_labels(self, logits: Tensor) -> Tensor:
+        """Class indices ``(B, H, W)`` from logits (binary: logit > 0)."""
+        if logits.shape[1] == 1:
+            return (logits[:, 0] > 0).long()
+        return logits.argmax(dim=1)
+
+    # ---- steps ----------------------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        if self.augmenter is not None:
+            batch = self.augmenter(batch)
+        logits = self(batch["image"])
+        loss = self.criterion(logits, batch["mask"])
+        self.log(
+            "train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+            batch_size=logits.shape[0],
+        )  # fmt: skip
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> Tensor:
+        logits = self(batch["image"])
+        mask = batch["mask"]
+        loss = self.criterion(logits, mask)
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(self.predict_labels(logits), mask)
+        batch_size = logits.shape[0]
+        self.log(f"{stage}_loss", loss, on_epoch=True, batch_size=batch_size)
+        self.log_dict(metrics, on_epoch=True, prog_bar=stage == "val", batch_size=batch_size)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._eval_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self.predict_proba(batch["image"])
+
+    # ---- optimisation ---------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"]
+        )
+        if hp["schedule"] == "none":
+            return optimizer
+        steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        if hp["schedule"] == "cosine":
+            scheduler: torch.optim.lr_scheduler.LRScheduler = (
+                torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+            )
+        else:
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=hp["lr"], total_steps=steps
+            )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
