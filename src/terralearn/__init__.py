@@ -14,6 +14,12 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "TerralearnError": "terralearn.errors",
+    "make_scene": "terralearn.datasets.synthetic",
+    "sample_path": "terralearn.datasets.samples",
+    "open_image": "terralearn.io",
+    "open_labels": "terralearn.io",
+    "valid_mask": "terralearn.io",
+    "IGNORE_INDEX": "terralearn.io",
     "Window": "terralearn.geo",
     "chip_offsets": "terralearn.geo",
     "chip_windows": "terralearn.geo",

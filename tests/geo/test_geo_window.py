@@ -20,6 +20,14 @@ def test_window_slices_and_shape():
     assert arr[w.slices][0, 0] == 23
 
 
+def test_window_stores_plain_ints():
+    w = Window(np.int64(1), np.int32(2), np.int64(3), 4)
+    assert type(w.row_off) is int and type(w.col_off) is int and type(w.height) is int
+    assert w == Window(1, 2, 3, 4)
+    with pytest.raises(ValueError, match="window row_off must be an integer, got 1.5"):
+        Window(1.5, 0, 1, 1)  # type: ignore[arg-type]
+
+
 def test_window_rejects_negative_size():
     with pytest.raises(ValueError, match="height and width must be >= 0"):
         Window(0, 0, -1, 3)
@@ -59,7 +67,7 @@ def test_window_bounds_south_up():
 
 
 def test_window_bounds_rotated_is_corner_envelope():
-    t = Affine.rotation(90) * Affine.scale(2.0)  # pixel (col, row) -> (-2 row, 2 col)
+    t = Affine(0.0, -2.0, 0.0, 2.0, 0.0, 0.0)  # pixel (col, row) -> (-2 row, 2 col)
     minx, miny, maxx, maxy = window_bounds(Window(0, 0, 1, 3), t)
     assert (minx, miny, maxx, maxy) == pytest.approx((-2.0, 0.0, 0.0, 6.0), abs=1e-12)
 
@@ -71,7 +79,9 @@ def test_bounds_window_snaps_within_tolerance():
 
 def test_bounds_window_off_grid_raises():
     t = Affine(10.0, 0.0, 0.0, 0.0, -10.0, 100.0)
-    with pytest.raises(ValueError, match=r"off the pixel grid: left/right edge falls at pixel 1\.5"):
+    with pytest.raises(
+        ValueError, match=r"off the pixel grid: left/right edge falls at pixel 1\.5"
+    ):
         bounds_window((15.0, 50.0, 30.0, 90.0), t)
 
 
@@ -133,7 +143,13 @@ def test_xy_to_rowcol_edges_belong_to_next_pixel():
 
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [("center", (5.0, -5.0)), ("ul", (0.0, 0.0)), ("ur", (10.0, 0.0)), ("ll", (0.0, -10.0)), ("lr", (10.0, -10.0))],
+    [
+        ("center", (5.0, -5.0)),
+        ("ul", (0.0, 0.0)),
+        ("ur", (10.0, 0.0)),
+        ("ll", (0.0, -10.0)),
+        ("lr", (10.0, -10.0)),
+    ],
 )
 def test_rowcol_to_xy_offsets(offset, expected):
     t = Affine(10.0, 0.0, 0.0, 0.0, -10.0, 0.0)
@@ -147,7 +163,7 @@ def test_rowcol_to_xy_bad_offset():
 
 
 def test_xy_to_rowcol_rotated_transform():
-    t = Affine.rotation(90) * Affine.scale(2.0)
+    t = Affine(0.0, -2.0, 0.0, 2.0, 0.0, 0.0)
     x, y = rowcol_to_xy(t, np.array([1, 4]), np.array([2, 0]))
     r, c = xy_to_rowcol(t, x, y)
     np.testing.assert_array_equal(r, [1, 4])

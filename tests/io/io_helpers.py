@@ -22,10 +22,26 @@ def scene() -> np.ndarray:
     return data
 
 
-def write_tif(path: Path, data: np.ndarray, descriptions=None, crs=CRS, transform=TRANSFORM,
-              nodata=NODATA, **kw) -> Path:
-    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                   dtype=data.dtype, crs=crs, transform=transform, nodata=nodata, **kw)
+def write_tif(
+    path: Path,
+    data: np.ndarray,
+    descriptions=None,
+    crs=CRS,
+    transform=TRANSFORM,
+    nodata=NODATA,
+    **kw,
+) -> Path:
+    profile = dict(
+        driver="GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=data.shape[0],
+        dtype=data.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        **kw,
+    )
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
         for i, d in enumerate(descriptions or [], start=1):

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "terralearn.cli.train:train",
     "evaluate": "terralearn.cli.evaluate:evaluate",
     "models": "terralearn.cli.models:models",
+    "demo": "terralearn.cli.demo:demo",
 }
 
 
@@ -52,12 +53,11 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """terralearn: deep learning on geospatial data."""
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    # Keep third-party chatter out of the user's way unless asked for.
-    for noisy in ("rasterio", "fiona", "pyogrio", "matplotlib", "PIL", "fsspec", "numcodecs"):
-        logging.getLogger(noisy).setLevel(logging.WARNING if verbose < 2 else logging.DEBUG)
-
+    # terralearn's own log lines at INFO (e.g. "reprojecting labels"); other libraries at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("terralearn").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if verbose >= 2:
+        logging.getLogger().setLevel(logging.DEBUG)
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (``terralearn`` console script)."""

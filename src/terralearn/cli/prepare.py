@@ -18,6 +18,7 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option("--sampler", type=click.Choice(["grid", "random", "balanced"]), default=None, help="How chips are drawn [grid].")
 @click.option("--num-samples", type=int, default=None, help="Chips per image for --sampler random.")
 @click.option("--min-valid", type=float, default=None, help="Skip chips with a smaller valid fraction [0.5].")
+@click.option("--min-labelled", type=int, default=None, help="Skip chips with fewer labelled pixels [0].")
 @click.option("--split", type=click.Choice(["block", "random"]), default=None, help="Spatial blocks (default) or random chips.")
 @click.option("--block-size", default=None, help="Split block size: pixels (1024), metres (5000m) or km (5km) [8 chips].")
 @click.option("--buffer", default=None, help="Drop chips closer than this to another split [one chip].")

@@ -45,16 +45,17 @@ NO_LABEL = 255
 _ELEV = ("elev", 7000.0, 5)
 _USE = ("use", 4000.0, 5)
 _DRY = ("dry", 3000.0, 4)
-_LAKE_LEVEL = -0.30
-_ROCK_LEVEL = 0.42
-_DRY_LEVEL = 0.22
-_FOREST_LEVEL = 0.10
+_BASIN = ("basin", 2500.0, 4)
+_LAKE_LEVEL = -0.42
+_ROCK_LEVEL = 0.36
+_DRY_LEVEL = 0.14
+_FOREST_LEVEL = 0.15
 _AGRI_LEVEL = -0.05
 _CROP_SHARE = 0.8
 _PARCEL = (320.0, 190.0)  # parcel spacing along / across the field direction, metres
 _STAND = 450.0  # forest stand / natural patch spacing, metres
 _TOWN_CELL = 5000.0
-_TOWN_RADIUS = (450.0, 1300.0)
+_TOWN_RADIUS = (500.0, 1400.0)
 _ROAD_HALF_WIDTH = 6.0
 _RIVER_HALF_WIDTH = (16.0, 30.0)
 
@@ -84,8 +85,8 @@ def make_towns(seed: int, extent_y: float, extent_x: float) -> Towns:
     cx = (ii + 0.2 + 0.6 * unit(h, 1)) * cs
     lo, hi = _TOWN_RADIUS
     radius = lo + (hi - lo) * unit(h, 2) ** 2
-    elev = fbm_points(seed, _ELEV[0], cy, cx, _ELEV[1], _ELEV[2])
-    exists = (unit(h, 3) < 0.85) & (elev > _LAKE_LEVEL + 0.12)
+    basin = fbm_points(seed, _BASIN[0], cy, cx, _BASIN[1], _BASIN[2])
+    exists = (unit(h, 3) < 0.95) & (basin > _LAKE_LEVEL + 0.15)
     roads = []
     for dj, di in ((0, 1), (1, 0), (1, 1)):
         a = exists[: len(j) - dj, : len(i) - di]
@@ -156,14 +157,14 @@ def landscape(
     pa, pb = _PARCEL
     pp = np.float32(xs * (c / pa))[None, :] + np.float32(ys * (s / pa))[:, None]
     pq = np.float32(xs * (-s / pb))[None, :] + np.float32(ys * (c / pb))[:, None]
-    idx, site_q, site_p, hp = voronoi_cells(derive_key(seed, "parcels"), pp, pq, jitter=0.38)
+    idx, site_q, site_p, hp = voronoi_cells(derive_key(seed, "parcels"), pp, pq, jitter=0.3)
     sx = site_p * np.float32(pa * c) - site_q * np.float32(pb * s)
     sy = site_p * np.float32(pa * s) + site_q * np.float32(pb * c)
     agri = (fbm_points(seed, _USE[0], sy, sx, _USE[1], _USE[2]) < _AGRI_LEVEL)[idx]
     hp = splitmix64(hp)
     crop = unit(hp, 2)[idx] < _CROP_SHARE
     cls[agri] = np.where(crop[agri], CROP, GRASS).astype(np.uint8)
-    variant[agri] = unit(hp, 0)[idx][agri]
+    variant[agri] = (unit(hp, 0) ** 1.5)[idx][agri]  # more green parcels than bare ones
     bright[agri] = (0.9 + 0.2 * unit(hp, 1))[idx][agri]
 
     # 3. towns, 4. rivers, 5. roads, 6. lakes
@@ -176,7 +177,7 @@ def landscape(
     cls[water] = WATER
     variant[water] = np.float32(0.75) + np.float32(0.2) * turbid[water]
     _draw_roads(towns.roads, ys, xs, cls, variant)
-    lake = elev < _LAKE_LEVEL
+    lake = fbm_grid(seed, _BASIN[0], ys, xs, _BASIN[1], _BASIN[2]) < _LAKE_LEVEL
     cls[lake] = WATER
     variant[lake] = np.float32(0.35) + np.float32(0.3) * turbid[lake]
     bright[cls == WATER] = 1.0

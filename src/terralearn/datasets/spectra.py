@@ -33,7 +33,7 @@ ENDMEMBERS = np.array(
         # grassland: lush, average, dry
         [[380, 700, 500, 3500, 2100, 1100], [500, 820, 720, 3000, 2400, 1400], [760, 1020, 1180, 2600, 2900, 2100]],
         # bare soil: dark moist soil, average, bright sand or rock
-        [[900, 1150, 1450, 2000, 2900, 2500], [1300, 1600, 2000, 2500, 3400, 2900], [1900, 2200, 2600, 3000, 3800, 3300]],
+        [[900, 1150, 1450, 2000, 2900, 2500], [1150, 1400, 1750, 2400, 3300, 2900], [1600, 1900, 2250, 2800, 3700, 3300]],
         # built-up: asphalt, concrete / grey roofs, red tiles
         [[850, 900, 950, 1150, 1350, 1250], [1400, 1450, 1550, 1900, 2300, 2100], [1000, 1150, 1700, 2200, 2900, 2400]],
     ],
@@ -41,8 +41,8 @@ ENDMEMBERS = np.array(
 )
 TEXTURE = np.array([0.03, 0.16, 0.05, 0.06, 0.09, 0.14], np.float32)  # relative amplitude per class
 CLOUD = np.array([7200, 7000, 6900, 7100, 5200, 3900], np.float32)
-_CLOUD_FIELD = ("cloud", 7000.0, 6)
-_CLOUD_LEVEL, _CLOUD_GAIN, _CLOUD_MAX = 0.12, 3.0, 0.95
+_CLOUD_FIELD = ("cloud", 5000.0, 6)
+_CLOUD_LEVEL, _CLOUD_GAIN, _CLOUD_MAX = 0.28, 2.5, 0.9
 _SHADOW_SHIFT = (700.0, -900.0)  # metres south, east: sun from the north-west
 _SHADOW_DEPTH = 0.55
 

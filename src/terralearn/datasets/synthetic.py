@@ -252,6 +252,7 @@ class _progress:
     def __enter__(self):
         if not self.enabled:
             return lambda: None
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -268,7 +269,7 @@ class _progress:
             TextColumn("blocks"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            transient=False,
+            console=Console(stderr=True),
         )
         self._bar.__enter__()
         task = self._bar.add_task(self.label, total=self.total)

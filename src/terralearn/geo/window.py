@@ -44,6 +44,12 @@ class Window:
     width: int
 
     def __post_init__(self) -> None:
+        # store plain ints (numpy integers from offset arrays would leak into JSON and reprs)
+        for name in ("row_off", "col_off", "height", "width"):
+            value = getattr(self, name)
+            if int(value) != value:
+                raise ValueError(f"window {name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
         if self.height < 0 or self.width < 0:
             raise ValueError(
                 f"window height and width must be >= 0, got {self.height}x{self.width}"
@@ -73,6 +79,12 @@ class Window:
         return Window(row0, col0, row1 - row0, col1 - col0)
 
 
+def _apply(transform: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``transform`` applied to arrays of points (affine's ``*`` on tuples is deprecated)."""
+    a, b, c, d, e, f = transform[:6]
+    return a * x + b * y + c, d * x + e * y + f
+
+
 def _check_rectilinear(transform: Affine) -> None:
     if transform.b != 0 or transform.d != 0:
         raise ValueError(f"transform is rotated or sheared (b={transform.b}, d={transform.d})")
@@ -93,7 +105,7 @@ def window_bounds(window: Window, transform: Affine) -> tuple[float, float, floa
         xs = transform.c + cols * transform.a
         ys = transform.f + rows * transform.e
     else:
-        xs, ys = transform * (cols, rows)
+        xs, ys = _apply(transform, cols, rows)
     return (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
 
 
@@ -143,7 +155,7 @@ def xy_to_rowcol(
         cols = (x - transform.c) / transform.a
         rows = (y - transform.f) / transform.e
     else:
-        cols, rows = ~transform * (x, y)
+        cols, rows = _apply(~transform, x, y)
     eps = 1e-9
     return (
         np.floor(rows + eps).astype(np.int64),
@@ -171,5 +183,5 @@ def rowcol_to_xy(
     dc, dr = _OFFSETS[offset]
     cols = np.asarray(col, dtype=np.float64) + dc
     rows = np.asarray(row, dtype=np.float64) + dr
-    xs, ys = transform * (cols, rows)
+    xs, ys = _apply(transform, cols, rows)
     return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)

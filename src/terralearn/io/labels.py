@@ -224,7 +224,9 @@ def _from_vector(gdf, like, source: str, class_column, classes) -> Labels:
                 f"column {column!r} of {source} has classes {unknown} missing from classes {order}; add them"
             )
         if len(order) > IGNORE_INDEX:
-            raise ConfigError(f"{source} has {len(order)} classes; at most {IGNORE_INDEX} fit in uint8 labels")
+            raise ConfigError(
+                f"{source} has {len(order)} classes; at most {IGNORE_INDEX} fit in uint8 labels"
+            )
         lookup = {name: i for i, name in enumerate(order)}
         ids = text.map(lookup).to_numpy(dtype=np.int64)
         names = dict(enumerate(order))
@@ -244,7 +246,11 @@ def _from_vector(gdf, like, source: str, class_column, classes) -> Labels:
 
 
 def _grid_text(crs: CRS, transform: Affine) -> str:
-    unit = "deg" if crs.is_geographic else ("m" if crs.linear_units in ("metre", "meter") else crs.linear_units)
+    unit = (
+        "deg"
+        if crs.is_geographic
+        else ("m" if crs.linear_units in ("metre", "meter") else crs.linear_units)
+    )
     xres, yres = abs(transform.a), abs(transform.e)
     res = f"{xres:g}" if np.isclose(xres, yres) else f"{xres:g} x {yres:g}"
     return f"{crs.to_string()} {res} {unit}"
@@ -256,7 +262,9 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
         raise ConfigError(f"labels {source} must be 2D (y, x); got dims {list(da.dims)}")
     crs = da.rio.crs
     if crs is None:
-        raise MissingCRSError(f"labels {source} have no CRS; set one with da.rio.write_crs('EPSG:XXXX')")
+        raise MissingCRSError(
+            f"labels {source} have no CRS; set one with da.rio.write_crs('EPSG:XXXX')"
+        )
     transform = da.rio.transform()
     _check_overlap(transform_bounds(crs, like.rio.crs, *da.rio.bounds()), like, source)
     nodata = da.rio.nodata

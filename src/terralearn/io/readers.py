@@ -54,9 +54,10 @@ def open_image(
 
     Returns:
         The image. Band names come from GeoTIFF band descriptions (else ``B1, B2, ...``), file stems
-        for stacked single-band files, or variable names for Datasets. A GeoTIFF with an internal
-        mask band and no nodata value is read with ``masked=True``: masked pixels become NaN, the
-        array float, and ``rio.nodata`` NaN.
+        for stacked single-band files, or variable names for Datasets (in Dataset order; for Zarr,
+        which keeps no variable order, in natural sort order B2 < B11; pass ``bands`` to choose).
+        A GeoTIFF with an internal mask band and no nodata value is read with ``masked=True``:
+        masked pixels become NaN, the array float, and ``rio.nodata`` NaN.
 
     Raises:
         InputNotFoundError: the path does not exist.
@@ -66,9 +67,10 @@ def open_image(
         ConfigError: rotated/sheared transform, stacked files on different grids, several time steps.
     """
     if isinstance(src, xr.DataArray | xr.Dataset):
+        stored = _stored_transform(src, MEMORY_SOURCE)
         da, names, crs, nodata = xarray_.normalise(src, MEMORY_SOURCE)
         name = str(src.name) if isinstance(src, xr.DataArray) and src.name is not None else "image"
-        transform = _xarray_transform(da, MEMORY_SOURCE, src)
+        transform = _xarray_transform(da, MEMORY_SOURCE, stored)
         source: str | list[str] = MEMORY_SOURCE
         rechunk = False  # in-memory objects keep their backing array
     elif isinstance(src, list | tuple):
@@ -84,8 +86,10 @@ def open_image(
         if not rasterio_.is_remote(path) and (_is_zarr(Path(path)) or suffix in NETCDF_SUFFIXES):
             opener = xarray_.open_zarr if _is_zarr(Path(path)) else xarray_.open_netcdf
             ds = opener(Path(path), chunks)
-            da, names, crs, nodata = xarray_.normalise(ds, path)
-            transform = _xarray_transform(da, path, ds)
+            is_zarr = opener is xarray_.open_zarr
+            stored = _stored_transform(ds, path)
+            da, names, crs, nodata = xarray_.normalise(ds, path, sort_variables=is_zarr)
+            transform = _xarray_transform(da, path, stored)
             rechunk = True
         else:
             da, meta, names = rasterio_.open_geotiff(path, chunks)
@@ -102,17 +106,24 @@ def open_image(
     return da
 
 
-def _xarray_transform(da: xr.DataArray, source: str, original: Any) -> Affine:
-    """The affine transform from a stored GeoTransform (checked for rotation) or the coordinates."""
+def _stored_transform(obj: xr.DataArray | xr.Dataset, source: str) -> Affine | None:
+    """The GeoTransform stored on the CF grid mapping (rioxarray convention), checked for rotation."""
     try:
-        stored = original.rio._cached_transform()
-    except Exception:
-        stored = None
-    if stored is not None:
-        check_transform(stored, source)
+        text = obj.coords[obj.rio.grid_mapping].attrs["GeoTransform"]
+        stored = Affine.from_gdal(*(float(v) for v in str(text).split()))
+    except (KeyError, TypeError, ValueError):
+        return None
+    check_transform(stored, source)
+    return stored
+
+
+def _xarray_transform(da: xr.DataArray, source: str, stored: Affine | None) -> Affine:
+    """The affine transform of a normalised array, from its x/y coordinates."""
     if da.sizes["x"] < 2 or da.sizes["y"] < 2:
         if stored is None:
-            raise ConfigError(f"{source}: a one-pixel-wide image needs a stored GeoTransform to locate it")
+            raise ConfigError(
+                f"{source}: a one-pixel-wide image needs a stored GeoTransform to locate it"
+            )
         return stored
     return da.rio.transform(recalc=True)
 

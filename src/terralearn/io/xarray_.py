@@ -13,6 +13,8 @@ that the rest of terralearn sees one layout whatever the source:
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +79,23 @@ def _same(a: float | None, b: float | None) -> bool:
     return a == b or (np.isnan(a) and np.isnan(b))
 
 
-def _dataset_to_array(ds: xr.Dataset, source: str) -> tuple[xr.DataArray, float | None]:
-    """One variable per band (2D each) or a single variable with a band dim."""
-    spatial = [v for v in ds.data_vars if set(ds[v].dims) & set(X_NAMES) and set(ds[v].dims) & set(Y_NAMES)]
+def natural_key(name: Any) -> list:
+    """Sort key putting B2 before B11."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(name))]
+
+
+def _dataset_to_array(
+    ds: xr.Dataset, source: str, sort: bool = False
+) -> tuple[xr.DataArray, float | None]:
+    """One variable per band (2D each) or a single variable with a band dim.
+
+    ``sort`` orders band variables by natural sort of their names (Zarr keeps no variable order).
+    """
+    spatial = [
+        v for v in ds.data_vars if set(ds[v].dims) & set(X_NAMES) and set(ds[v].dims) & set(Y_NAMES)
+    ]
+    if sort:
+        spatial.sort(key=natural_key)
     if not spatial:
         raise NotARasterError(
             f"{source} has no variable with x/y (or lon/lat) dimensions; variables: {list(ds.data_vars)}"
@@ -110,9 +126,15 @@ def _dataset_to_array(ds: xr.Dataset, source: str) -> tuple[xr.DataArray, float 
 
 
 def normalise(
-    obj: xr.DataArray | xr.Dataset, source: str
+    obj: xr.DataArray | xr.Dataset, source: str, sort_variables: bool = False
 ) -> tuple[xr.DataArray, list[str], CRS, float | None]:
     """Bring an xarray object to ``(band, y, x)``, north-up, x/y named ``x``/``y``.
+
+    Args:
+        obj: the xarray object.
+        source: how to name it in messages.
+        sort_variables: order one-variable-per-band Datasets by natural sort of the variable
+            names (for Zarr, whose stores keep no variable order); else keep the Dataset's order.
 
     Returns:
         The array, its band names, its CRS and its nodata value (or None).
@@ -123,7 +145,7 @@ def normalise(
     """
     crs = crs_of(obj, source)
     if isinstance(obj, xr.Dataset):
-        da, nodata = _dataset_to_array(obj, source)
+        da, nodata = _dataset_to_array(obj, source, sort_variables)
     else:
         da, nodata = obj, _nodata_of(obj)
     xdim = _find_dim(da.dims, X_NAMES, source, "x")
@@ -149,7 +171,9 @@ def normalise(
     da = da.transpose("band", "y", "x")
     for dim in ("x", "y"):
         if dim not in da.coords or da[dim].ndim != 1:
-            raise ConfigError(f"{source}: the {dim} dimension has no 1D coordinate; attach map coordinates first")
+            raise ConfigError(
+                f"{source}: the {dim} dimension has no 1D coordinate; attach map coordinates first"
+            )
         step = np.diff(da[dim].values.astype("float64"))
         if step.size and not np.allclose(step, step[0], rtol=1e-6, atol=0):
             raise ConfigError(
@@ -166,7 +190,9 @@ def normalise(
 def _band_names(da: xr.DataArray) -> list[str]:
     n = da.sizes["band"]
     long_name = da.attrs.get("long_name")
-    long_name = list(long_name) if isinstance(long_name, (list, tuple)) and len(long_name) == n else None
+    long_name = (
+        list(long_name) if isinstance(long_name, (list, tuple)) and len(long_name) == n else None
+    )
     if "band" not in da.coords:
         values: list[Any] = list(range(1, n + 1))
     else:
@@ -192,7 +218,9 @@ def _decode(ds: xr.Dataset) -> xr.Dataset:
     """
     packed = [v for v in ds.data_vars if {"scale_factor", "add_offset"} & set(ds[v].attrs)]
     if packed:
-        decoded = xr.decode_cf(ds[packed], mask_and_scale=True, decode_times=False, decode_coords=False)
+        decoded = xr.decode_cf(
+            ds[packed], mask_and_scale=True, decode_times=False, decode_coords=False
+        )
         ds = ds.assign({v: decoded[v] for v in packed})
     for v in ds.data_vars:
         var = ds[v]
@@ -208,9 +236,13 @@ def _decode(ds: xr.Dataset) -> xr.Dataset:
 def open_zarr(path: Path, chunks: int | None) -> xr.Dataset:
     """Open a Zarr store (v2 or v3) lazily."""
     try:
-        ds = xr.open_zarr(
-            path, chunks={} if chunks else None, decode_coords="all", mask_and_scale=False
-        )
+        with warnings.catch_warnings():  # unconsolidated stores are fine, just slower to open
+            warnings.filterwarnings(
+                "ignore", message=".*consolidated metadata", category=RuntimeWarning
+            )
+            ds = xr.open_zarr(
+                path, chunks={} if chunks else None, decode_coords="all", mask_and_scale=False
+            )
     except Exception as exc:
         raise NotARasterError(
             f"{path} is not a readable Zarr store ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"

@@ -256,7 +256,7 @@ class BandStatistics:
         edge = (int(self.first_bin[c]) + k) * w
         # integer data in a bin are the integers edge .. edge + w - 1; floats fill [edge, edge + w)
         position = (rank - before + 0.5) / in_bin  # in (0, 1): where the sample sits in its bin
-        value = edge + (math.floor((w - 1) * position) if self.integer else w * position)
+        value = edge + (math.floor(max(w - 1, 0) * position) if self.integer else w * position)
         return float(min(max(value, self.min[c]), self.max[c]))
 
     def result(self) -> dict[str, dict[str, float]]:

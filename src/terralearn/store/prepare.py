@@ -44,6 +44,7 @@ class PrepareConfig:
     sampler: str = "grid"
     num_samples: int | None = None
     min_valid: float = 0.5
+    min_labelled: int = 0  # skip chips with fewer labelled pixels (useful with sparse polygons)
     split: str = "block"
     block_size: int | str | None = None  # pixels, or a distance such as "5km" / "3000m"
     buffer: int | str | None = None  # pixels or distance; default: one chip size
@@ -134,6 +135,14 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
 
     num_classes = 0 if classes is None else max(classes) + 1
     table = _select(tables, sampler, num_classes)
+    if config.min_labelled > 0 and num_classes:
+        labelled = table[[f"count_{k}" for k in range(num_classes)]].sum(axis=1)
+        table = table[labelled >= config.min_labelled].reset_index(drop=True)
+        if table.empty:
+            raise ConfigError(
+                f"no chip has at least --min-labelled {config.min_labelled} labelled pixels; "
+                "lower it or use a smaller --stride"
+            )
     table["split"] = _assign_splits(table, images, config)
     table = table[table["split"] != "drop"].reset_index(drop=True)
     if not (table["split"] == "train").any():

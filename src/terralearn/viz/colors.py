@@ -73,13 +73,16 @@ def class_colormap(
         raise ConfigError("no classes given for the class colormap; pass at least one id -> name")
     ids = sorted(int(i) for i in classes)
     rgb = [class_color(i, colors) for i in ids]
-    cmap = ListedColormap([tuple(c / 255 for c in col) for col in rgb], name="terralearn_classes")
-    cmap.set_bad(NODATA_RGBA)
+    cmap = ListedColormap(
+        [tuple(c / 255 for c in col) for col in rgb], name="terralearn_classes"
+    ).with_extremes(bad=NODATA_RGBA)
     # bins [id_k - 0.5, id_{k+1} - 0.5): each id sits inside its own bin, also for sparse ids
     boundaries = [i - 0.5 for i in ids] + [ids[-1] + 0.5]
     norm = BoundaryNorm(boundaries, ncolors=len(ids))
     handles = [
-        Patch(facecolor=tuple(c / 255 for c in col), edgecolor="0.3", linewidth=0.5, label=classes[i])
+        Patch(
+            facecolor=tuple(c / 255 for c in col), edgecolor="0.3", linewidth=0.5, label=classes[i]
+        )
         for i, col in zip(ids, rgb, strict=True)
     ]
     return cmap, norm, handles

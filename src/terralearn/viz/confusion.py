@@ -54,14 +54,14 @@ def _text_color(fraction: float) -> str:
     return "white" if np.isfinite(fraction) and fraction > 0.55 else "black"
 
 
-def _draw(fig, ax, values, norm, cmap, names, annotations, shade, title, cbar_label):
+def _draw(fig, ax, values, norm, cmap, names, annotations, shade, title, cbar_label, row_names):
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, norm=norm, interpolation="nearest")
     k = len(names)
     ax.set_xticks(range(k), names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center",
                   rotation_mode="anchor")  # fmt: skip
-    ax.set_yticks(range(k), names)
+    ax.set_yticks(range(k), row_names)
     ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set_ylabel("true class (pixels)" if row_names is not names else "true class")
     ax.set_title(title, fontsize=11)
     ax.tick_params(length=0)
     ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
@@ -76,7 +76,7 @@ def _draw(fig, ax, values, norm, cmap, names, annotations, shade, title, cbar_la
             for j in range(k):
                 ax.text(j, i, annotations[i][j], ha="center", va="center", fontsize=size,
                         color=_text_color(shade[i, j]))  # fmt: skip
-    cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    cbar = fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02, aspect=25)
     cbar.set_label(cbar_label)
 
 
@@ -119,6 +119,7 @@ def plot_confusion_matrix(
     panels = 1 + int(normalize and counts_panel)
 
     fig = new_figure(*confusion_figsize(k, panels))
+    fig.get_layout_engine().set(wspace=0.05)  # keep the colorbar label clear of the next panel
     axes = np.atleast_1d(fig.subplots(1, panels))
     acc_text = f"{100 * accuracy:.1f}%" if np.isfinite(accuracy) else "n/a"
     fig.suptitle(
@@ -138,8 +139,11 @@ def plot_confusion_matrix(
                 ]
                 for frow, crow in zip(fractions, confmat, strict=True)
             ]
+        support = [
+            f"{name} ({format_count(n)})" for name, n in zip(names, confmat.sum(1), strict=True)
+        ]
         _draw(fig, axes[0], fractions, Normalize(0, 1), "Blues", names, labels, fractions,
-              "Normalised by true class (row)", "fraction of true class")  # fmt: skip
+              "Normalised by true class (row)", "fraction of true class", support)  # fmt: skip
         col = 1
     if counts_panel:
         positive = confmat[confmat > 0]
@@ -150,5 +154,5 @@ def plot_confusion_matrix(
             shade = np.where(confmat > 0, norm(np.where(confmat > 0, confmat, vmin)), 0.0)
         labels = [[format_count(c) for c in row] for row in confmat] if annotate else None
         _draw(fig, axes[col], np.where(confmat > 0, confmat, np.nan), norm, "Greens", names,
-              labels, np.asarray(shade), "Counts", "pixels")  # fmt: skip
+              labels, np.asarray(shade), "Counts", "pixels", names)  # fmt: skip
     return save_figure(fig, out, dpi)

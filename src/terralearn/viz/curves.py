@@ -116,13 +116,15 @@ def plot_training_curves(
     n_panels = 3 if lr_cols else 2
     fig = new_figure(PANEL_SIZE[0] * n_panels, PANEL_SIZE[1])
     axes = fig.subplots(1, n_panels)
-    fig.suptitle(f"Training curves ({Path(metrics_csv).parent.name or 'run'})", fontsize=12)
+    fig.suptitle("Training curves", fontsize=12)
+    empty: list = []
 
     ax = axes[0]
     train = _first(series, _TRAIN_LOSS)
     val = _first(series, _VAL_LOSS)
     if train is None and val is None:
         _no_data(ax, "no loss logged")
+        empty.append(ax)
     else:
         if train is not None:
             _line(ax, train[1], label="train", color="tab:blue")
@@ -142,12 +144,14 @@ def plot_training_curves(
     metrics = _metric_columns(series)
     if not metrics:
         _no_data(ax, "no validation metrics logged")
+        empty.append(ax)
     else:
         for i, name in enumerate(metrics):
             color = f"C{(i + 2) % 10}"
             data = series[name]
-            _line(ax, data, label=_pretty(name), color=color)
             best = max(data, key=data.get)
+            _line(ax, data, label=f"{_pretty(name)} (best {data[best]:.3f}, epoch {best})",
+                  color=color)  # fmt: skip
             ax.plot(
                 [best], [data[best]], marker="*", markersize=12, color=color,
                 markeredgecolor="black", linestyle="none",
@@ -157,9 +161,9 @@ def plot_training_curves(
                 _line(ax, series[train_name], label=f"{_pretty(name)} (train)", color=color,
                       linestyle="--", alpha=0.6)  # fmt: skip
         values = [v for n in metrics for v in series[n].values()]
-        if 0 <= min(values) and max(values) <= 1:
-            ax.set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.05) + 0.005)
-        ax.set_ylabel("score (best marked ★)")
+        if min(values) >= 0 and max(values) <= 1:  # fractions: keep the axis within 0-1
+            ax.set_ylim(max(-0.02, min(values) - 0.05), min(1.02, max(values) + 0.05))
+        ax.set_ylabel("score")
         ax.legend(fontsize=8, frameon=False)
     ax.set_title("Validation metrics")
 
@@ -174,6 +178,8 @@ def plot_training_curves(
         ax.legend(fontsize=8, frameon=False)
 
     for ax in axes:
+        if ax in empty:
+            continue
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

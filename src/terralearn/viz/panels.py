@@ -106,7 +106,9 @@ def plot_sample_panels(
         # one stretch for all rows: percentiles of the displayed bands over all valid pixels
         picked = rgb_band_indices(bands)
         stack = np.moveaxis(images[:, picked], 1, 0).reshape(len(picked), n * h, w)
-        own_lo, own_hi = percentile_limits(stack, None if valid is None else valid.reshape(n * h, w))
+        own_lo, own_hi = percentile_limits(
+            stack, None if valid is None else valid.reshape(n * h, w)
+        )
         stats_low = own_lo if stats_low is None else stats_low
         stats_high = own_hi if stats_high is None else stats_high
 

@@ -1,0 +1,31 @@
+"""``terralearn demo``: the end-to-end job on shipped code and data, offline."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--out", default="terralearn-demo", show_default=True, help="Folder for everything the demo writes.")
+@click.option("--full", is_flag=True, help="A larger scene and longer training (benchmark quality, ~15 min).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo(out: str, full: bool, seed: int, quiet: bool) -> None:
+    """Synthesize a scene, prepare chips, train a U-Net, evaluate, predict, and write a report."""
+    from terralearn.cli.render import console, print_mapping
+    from terralearn.demo import run_demo
+
+    result = run_demo(out, full=full, seed=seed, progress=not quiet)
+    print_mapping(
+        "terralearn demo: done",
+        {
+            "report (open in a browser)": result["report"],
+            "prediction (COG, opens in QGIS)": result["prediction"],
+            "run directory": result["run"],
+            "chip store": result["store"],
+            "test mean IoU": f"{result['test_mean_iou']:.3f}",
+            "test overall accuracy": f"{result['test_overall_accuracy']:.3f}",
+            "seconds per step": ", ".join(f"{k} {v}" for k, v in result["seconds"].items()),
+        },
+    )
+    console().print(f"Open [bold]{result['report']}[/bold] to see the maps and scores.")

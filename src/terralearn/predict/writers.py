@@ -1,0 +1,249 @@
+"""Streamed writers of prediction outputs: Cloud-Optimized GeoTIFF or Zarr.
+
+Rows arrive top to bottom as they complete (:meth:`write`). The GeoTIFF writer fills a tiled
+staging GeoTIFF block row by block row, then GDAL's COG driver copies it into a COG with
+overviews (:meth:`close`). The Zarr writer writes each band of rows into a Zarr store laid out
+by xarray (CRS in a CF ``spatial_ref`` variable, readable with ``xr.open_zarr(...).rio.crs``).
+
+Outputs of one prediction (``OUTPUT`` = ``NAME.tif``):
+
+- ``NAME.tif``: class map, uint8, nodata 255, colour table, class names in the tags;
+- ``NAME_probabilities.tif``: one float32 band per class (``--probabilities``), nodata NaN;
+- ``NAME_uncertainty.tif``: entropy of the mean prediction in nats (``--uncertainty``);
+- ``NAME.gpkg``: class polygons (``--vectorize``).
+
+A Zarr ``OUTPUT`` holds the arrays ``class``, ``probabilities`` and ``uncertainty`` itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+
+from terralearn.errors import ConfigError
+
+CLASS_NODATA = 255
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+ZARR_SUFFIX = ".zarr"
+BLOCK = 512
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The output grid: the input's size, CRS and transform."""
+
+    height: int
+    width: int
+    crs: CRS
+    transform: Affine
+
+
+def output_paths(
+    output: str | Path, probabilities: bool, uncertainty: bool, vectorize: bool
+) -> dict[str, Path]:
+    """Final paths of every output, keyed ``class``, ``probabilities``, ``uncertainty``, ``vectors``.
+
+    Raises:
+        ConfigError: ``output`` is neither a GeoTIFF (``.tif``/``.tiff``) nor a ``.zarr``.
+    """
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in (*GEOTIFF_SUFFIXES, ZARR_SUFFIX):
+        raise ConfigError(
+            f"output {str(output)!r} has an unsupported extension {suffix or '(none)'!r}; "
+            "end it in .tif (Cloud-Optimized GeoTIFF) or .zarr"
+        )
+    paths = {"class": output}
+    if suffix in GEOTIFF_SUFFIXES:
+        if probabilities:
+            paths["probabilities"] = output.with_name(f"{output.stem}_probabilities{output.suffix}")
+        if uncertainty:
+            paths["uncertainty"] = output.with_name(f"{output.stem}_uncertainty{output.suffix}")
+    if vectorize:
+        paths["vectors"] = output.with_suffix(".gpkg")
+    return paths
+
+
+def _colormap(classes: dict[int, str]) -> dict[int, tuple[int, int, int, int]]:
+    from terralearn.viz.colors import class_color
+
+    cmap = {i: (0, 0, 0, 0) for i in range(256)}
+    for i in classes:
+        cmap[i] = (*class_color(i), 255)
+    return cmap
+
+
+class GeoTiffWriter:
+    """Class map (and optional probability / uncertainty rasters) as Cloud-Optimized GeoTIFFs.
+
+    Args:
+        targets: temporary paths by output kind (``class``, ``probabilities``, ``uncertainty``).
+        grid: output grid.
+        classes: class id -> name.
+    """
+
+    def __init__(self, targets: dict[str, Path], grid: Grid, classes: dict[int, str]) -> None:
+        import rasterio
+
+        self.targets = {k: v for k, v in targets.items() if k != "vectors"}
+        self.grid, self.classes = grid, classes
+        self._stages: dict[str, Path] = {}
+        self._datasets: dict = {}
+        names = [classes[i] for i in sorted(classes)]
+        tags = {"CLASSES": json.dumps({str(i): n for i, n in classes.items()})}
+        for kind, target in self.targets.items():
+            # hidden sibling of the (already hidden) temporary target: a kill leaves no OUTPUT
+            stage = target.with_name(f"{target.name}.stage.tif")
+            self._stages[kind] = stage
+            count = len(classes) if kind == "probabilities" else 1
+            dtype, nodata = ("uint8", CLASS_NODATA) if kind == "class" else ("float32", np.nan)
+            block = BLOCK if min(grid.height, grid.width) >= BLOCK else 16 * (
+                max(min(grid.height, grid.width, BLOCK) // 16, 1)
+            )
+            ds = rasterio.open(
+                stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
+                dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
+                tiled=True, blockxsize=block, blockysize=block, compress="deflate", zlevel=1,
+                BIGTIFF="IF_SAFER",
+            )  # fmt: skip
+            ds.update_tags(**tags)
+            if kind == "class":
+                ds.write_colormap(1, _colormap(classes))
+                ds.set_band_description(1, "class")
+                ds.update_tags(1, **{f"class_{i}": n for i, n in classes.items()})
+            elif kind == "probabilities":
+                for b, name in enumerate(names, start=1):
+                    ds.set_band_description(b, name)
+            else:
+                ds.set_band_description(1, "entropy")
+                ds.update_tags(1, units="nats", definition="entropy of the mean class probabilities")
+            self._datasets[kind] = ds
+
+    def write(
+        self,
+        y0: int,
+        classes: np.ndarray,
+        probabilities: np.ndarray | None = None,
+        uncertainty: np.ndarray | None = None,
+    ) -> None:
+        """Write rows ``y0 .. y0 + h`` of each output (``(h, W)`` or ``(K, h, W)`` arrays)."""
+        from rasterio.windows import Window
+
+        window = Window(0, y0, self.grid.width, classes.shape[-2])
+        arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
+        for kind, ds in self._datasets.items():
+            data = arrays[kind]
+            ds.write(data if data.ndim == 3 else data[None], window=window)
+
+    def close(self) -> None:
+        """Finish: copy each staging GeoTIFF into its target as a COG with overviews."""
+        from rasterio.shutil import copy as copy_raster
+
+        try:
+            for kind, ds in self._datasets.items():
+                ds.close()
+                nearest = kind == "class"
+                copy_raster(
+                    self._stages[kind], self.targets[kind], driver="COG",
+                    BLOCKSIZE=BLOCK, COMPRESS="DEFLATE", PREDICTOR="NO" if nearest else "FLOATING_POINT",
+                    OVERVIEWS="AUTO", RESAMPLING="NEAREST" if nearest else "AVERAGE",
+                    BIGTIFF="IF_SAFER",
+                )  # fmt: skip
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Close and delete the staging files (the targets are removed by the caller)."""
+        for ds in self._datasets.values():
+            with contextlib.suppress(Exception):
+                ds.close()
+        for stage in self._stages.values():
+            stage.unlink(missing_ok=True)
+
+
+class ZarrWriter:
+    """All outputs as arrays of one Zarr store, laid out (and readable) by xarray.
+
+    Args:
+        target: temporary store path (an empty folder).
+        grid: output grid.
+        classes: class id -> name.
+        probabilities: write the ``probabilities`` array ``(class, y, x)``.
+        uncertainty: write the ``uncertainty`` array ``(y, x)``.
+    """
+
+    def __init__(
+        self, target: Path, grid: Grid, classes: dict[int, str], probabilities: bool,
+        uncertainty: bool,
+    ) -> None:  # fmt: skip
+        import dask.array as dsa
+        import xarray as xr
+
+        self.target, self.grid = target, grid
+        h, w, k = grid.height, grid.width, len(classes)
+        chunk = min(BLOCK, h), min(BLOCK, w)
+        ids = sorted(classes)
+        names = [classes[i] for i in ids]
+        variables = {
+            "class": xr.Variable(
+                ("y", "x"), dsa.zeros((h, w), dtype=np.uint8, chunks=chunk),
+                attrs={"flag_values": ids, "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
+                       "class_names": json.dumps(dict(zip(map(str, ids), names, strict=True)))},
+            )  # fmt: skip
+        }
+        if probabilities:
+            variables["probabilities"] = xr.Variable(
+                ("class", "y", "x"), dsa.zeros((k, h, w), dtype=np.float32, chunks=(k, *chunk))
+            )
+        if uncertainty:
+            variables["uncertainty"] = xr.Variable(
+                ("y", "x"), dsa.zeros((h, w), dtype=np.float32, chunks=chunk),
+                attrs={"units": "nats", "long_name": "entropy of the mean class probabilities"},
+            )  # fmt: skip
+        t = grid.transform
+        coords = {
+            "y": t.f + t.e * (np.arange(h) + 0.5),
+            "x": t.c + t.a * (np.arange(w) + 0.5),
+            "class": names,
+        }
+        ds = xr.Dataset(variables, coords=coords)
+        ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+        encoding = {"class": {"_FillValue": CLASS_NODATA}}
+        for name in ("probabilities", "uncertainty"):
+            if name in ds:
+                encoding[name] = {"_FillValue": np.float32(np.nan)}
+        ds.to_zarr(target, mode="w", compute=False, encoding=encoding, consolidated=True)
+        self._kinds = list(variables)
+
+    def write(
+        self,
+        y0: int,
+        classes: np.ndarray,
+        probabilities: np.ndarray | None = None,
+        uncertainty: np.ndarray | None = None,
+    ) -> None:
+        """Write rows ``y0 .. y0 + h`` (``(h, W)`` or ``(K, h, W)`` arrays)."""
+        import xarray as xr
+
+        arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
+        data = {}
+        for kind in self._kinds:
+            dims = ("class", "y", "x") if kind == "probabilities" else ("y", "x")
+            data[kind] = (dims, arrays[kind])
+        region = {"y": slice(y0, y0 + classes.shape[-2]), "x": slice(0, self.grid.width)}
+        if "probabilities" in data:
+            region["class"] = slice(0, probabilities.shape[0])
+        # one writer, rows in order: partial chunks are rewritten safely
+        xr.Dataset(data).to_zarr(self.target, region=region, safe_chunks=False)
+
+    def close(self) -> None:
+        """Nothing to finish: every region is on disk once written."""
+
+    def abort(self) -> None:
+        """Nothing to clean: the caller removes the temporary store."""

@@ -1,0 +1,62 @@
+"""Small georeferenced rasters and polygons for the chip-store tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import box
+
+CRS = "EPSG:32633"
+ORIGIN = (500000.0, 5000000.0)
+RES = 10.0
+
+
+def write_raster(path: Path, array: np.ndarray, nodata=None, crs=CRS, descriptions=None, res=RES) -> Path:
+    array = array if array.ndim == 3 else array[None]
+    profile = dict(
+        driver="GTiff", height=array.shape[1], width=array.shape[2], count=array.shape[0],
+        dtype=array.dtype, transform=from_origin(*ORIGIN, res, res), nodata=nodata,
+    )
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array)
+        for i, name in enumerate(descriptions or [], start=1):
+            dst.set_band_description(i, name)
+    return path
+
+
+@pytest.fixture
+def scene(tmp_path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """A 3-band 200 x 240 uint16 image (nodata 0 in a corner) and a 3-class label raster."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(100, 5000, size=(3, 200, 240), dtype=np.uint16)
+    image[:, :20, :30] = 0
+    labels = np.zeros((200, 240), np.uint8)
+    labels[:, 80:160] = 1
+    labels[100:, :] = 2
+    img = write_raster(tmp_path / "image.tif", image, nodata=0, descriptions=["B2", "B3", "B4"])
+    lbl = write_raster(tmp_path / "labels.tif", labels)
+    return img, lbl, image, labels
+
+
+@pytest.fixture
+def polygons(tmp_path) -> Path:
+    """Two labelled squares over the ``scene`` grid (map units)."""
+    x0, y0 = ORIGIN
+    frame = gpd.GeoDataFrame(
+        {"landcover": ["water", "forest"]},
+        geometry=[
+            box(x0 + 100, y0 - 600, x0 + 700, y0 - 100),
+            box(x0 + 1200, y0 - 1900, x0 + 2300, y0 - 1000),
+        ],
+        crs=CRS,
+    )
+    path = tmp_path / "polygons.gpkg"
+    frame.to_file(path)
+    return path
