@@ -326,7 +326,7 @@ def print_scene(reg: Region, results: dict[str, MethodResult], checks: list[dict
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 112))  # a pipe gets 80 columns: too narrow
+    console = Console(width=max(Console().width, 124))  # a pipe gets 80 columns: too narrow
     crop = f", grid over the top-left {reg.crop[0]} x {reg.crop[1]} px" if reg.cropped else ""
     title = (
         f"{reg.path.name}: {reg.height} x {reg.width} x {reg.bands} {reg.dtype}, "

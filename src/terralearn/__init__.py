@@ -28,6 +28,13 @@ _EXPORTS: dict[str, str] = {
     "random_split": "terralearn.sampling",
     "BandStatistics": "terralearn.sampling",
     "get_sampler": "terralearn.sampling",
+    "rgb_composite": "terralearn.viz",
+    "class_colormap": "terralearn.viz",
+    "plot_training_curves": "terralearn.viz",
+    "plot_confusion_matrix": "terralearn.viz",
+    "plot_sample_panels": "terralearn.viz",
+    "plot_class_map": "terralearn.viz",
+    "plot_scalar_map": "terralearn.viz",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -55,10 +55,10 @@ def test_class_map_png_size(tmp_path, class_arr, classes):
 
 def test_class_map_with_rgb_extent_and_decimation(tmp_path, class_arr, classes):
     rgb = np.random.default_rng(0).random((20, 30, 3))
-    big = np.repeat(np.repeat(class_arr, 4, 0), 4, 1)  # 160 x 240 drawn at most 100 wide
+    big = np.repeat(np.repeat(class_arr, 4, 0), 4, 1)  # 160 x 240, drawn with step 3: 54 x 80
     out = plot_class_map(big, classes, tmp_path / "m.png", rgb=rgb, nodata=None,
                          extent=(0, 2400, 0, 1600), max_size=100, dpi=40)  # fmt: skip
-    assert png_shape(out) == expected_pixels(map_figsize(80, 120, 2, LEGEND_WIDTH_INCHES), 40)
+    assert png_shape(out) == expected_pixels(map_figsize(54, 80, 2, LEGEND_WIDTH_INCHES), 40)
 
 
 def test_scalar_map_png_size_with_nan(tmp_path):

@@ -15,7 +15,7 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option("--class-column", default=None, help="Attribute holding the class of each polygon.")
 @click.option("--chip-size", type=int, default=None, help="Chip size in pixels [128].")
 @click.option("--stride", type=int, default=None, help="Distance between chips in pixels [chip size].")
-@click.option("--sampler", type=click.Choice(["grid", "random", "balanced"]), default=None, help="How chips are drawn [grid].")
+@click.option("--sampler", type=click.Choice(["grid", "random", "class_balanced"]), default=None, help="How chips are drawn [grid].")
 @click.option("--num-samples", type=int, default=None, help="Chips per image for --sampler random.")
 @click.option("--min-valid", type=float, default=None, help="Skip chips with a smaller valid fraction [0.5].")
 @click.option("--min-labelled", type=int, default=None, help="Skip chips with fewer labelled pixels [0].")

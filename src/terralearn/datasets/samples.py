@@ -36,8 +36,6 @@ def sample_path(name: str) -> Path:
     """
     file_name = SAMPLES.get(name)
     if file_name is None:
-        raise ConfigError(
-            f"unknown sample {name!r}; choose one of: {', '.join(list_samples())}"
-        )
+        raise ConfigError(f"unknown sample {name!r}; choose one of: {', '.join(list_samples())}")
     # the package is installed as files (not zipped), so the traversable is a real path
     return Path(str(resources.files("terralearn.datasets").joinpath("data", file_name)))

@@ -62,7 +62,9 @@ def _validate(size: tuple[int, int], block_size: int, resolution: float) -> tupl
     try:
         h, w = (int(v) for v in size)
     except (TypeError, ValueError):
-        raise ConfigError(f"size {size!r} must be two integers HEIGHT WIDTH, e.g. --size 2048 2048") from None
+        raise ConfigError(
+            f"size {size!r} must be two integers HEIGHT WIDTH, e.g. --size 2048 2048"
+        ) from None
     if not (MIN_SIZE <= h <= MAX_SIZE and MIN_SIZE <= w <= MAX_SIZE):
         raise ConfigError(
             f"size {h} x {w} is out of range: --size takes HEIGHT WIDTH between "
@@ -155,8 +157,14 @@ def make_scene(
         "compress": "deflate",
         "BIGTIFF": "IF_SAFER",
     }
-    img_profile = {**common, "count": len(spectra.BANDS), "dtype": "uint16", "nodata": 0,
-                   "predictor": 2, "interleave": "pixel"}
+    img_profile = {
+        **common,
+        "count": len(spectra.BANDS),
+        "dtype": "uint16",
+        "nodata": 0,
+        "predictor": 2,
+        "interleave": "pixel",
+    }
     lab_profile = {**common, "count": 1, "dtype": "uint8", "nodata": ls.NO_LABEL}
     windows = [
         (r0, c0, min(block_size, height - r0), min(block_size, width - c0))
@@ -172,8 +180,9 @@ def make_scene(
         _progress(progress, len(windows), height, width) as advance,
     ):
         for r0, c0, h, w in windows:
-            image, cls = _render(seed, towns, r0, c0, h, w, height, width, resolution,
-                                 clouds, nodata_edges)
+            image, cls = _render(
+                seed, towns, r0, c0, h, w, height, width, resolution, clouds, nodata_edges
+            )
             img.write(image, window=Window(c0, r0, w, h))
             lab.write(cls, 1, window=Window(c0, r0, w, h))
             counts += np.bincount(cls.ravel(), minlength=256)
