@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "predict_raster": "terralearn.predict",
+    "predict_array": "terralearn.predict",
     "TerralearnError": "terralearn.errors",
     "make_scene": "terralearn.datasets.synthetic",
     "sample_path": "terralearn.datasets.samples",

@@ -106,3 +106,12 @@ def test_rgb_composite_single_band_is_grey():
 def test_rgb_composite_band_name_count_mismatch():
     with pytest.raises(ConfigError, match="2 band names for an image with 3 bands"):
         rgb_composite(np.zeros((3, 2, 2)), ["B2", "B3"])
+
+
+def test_common_land_cover_names_get_their_expected_colours():
+    from terralearn.viz.colors import class_colormap
+
+    cmap, norm, handles = class_colormap({0: "water", 1: "Forest", 2: "mystery"})
+    assert [round(c * 255) for c in cmap(norm(0))[:3]] == [30, 90, 200]
+    assert [round(c * 255) for c in cmap(norm(1))[:3]] == [20, 100, 40]
+    assert [h.get_label() for h in handles] == ["water", "Forest", "mystery"]

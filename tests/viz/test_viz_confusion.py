@@ -23,7 +23,7 @@ def test_confusion_png_size(tmp_path, k, normalize, panels):
 
 
 def test_confusion_figsize_grows_with_classes():
-    assert confusion_figsize(3, 1) == (4.5, 4.5)
+    assert confusion_figsize(3, 1) == (4.5, 4.0)
     assert confusion_figsize(10, 2)[0] == pytest.approx(2 * 7.7 + 0.4)
 
 

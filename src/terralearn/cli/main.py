@@ -16,6 +16,7 @@ from terralearn.errors import TerralearnError
 
 # command name -> "module:function"; each module is a thin layer over the library.
 COMMANDS: dict[str, str] = {
+    "predict": "terralearn.cli.predict:predict",
     "info": "terralearn.cli.info:info",
     "prepare": "terralearn.cli.prepare:prepare",
     "synth": "terralearn.cli.synth:synth",

@@ -86,7 +86,8 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
     Args:
         model_or_run: a run directory path; a ``(task, RunInfo)`` pair as returned by
             ``terralearn.runs.layout.load_task``; a task with ``predict_proba``; or a bare
-            ``torch.nn.Module`` returning logits (softmax, or sigmoid for one channel).
+            ``torch.nn.Module`` returning logits (softmax, or sigmoid for one channel); a
+            :class:`Predictor` is returned as is.
         which: checkpoint of a run directory (``"best"`` or ``"last"``).
 
     Raises:
@@ -95,6 +96,8 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
     """
     from torch import nn
 
+    if isinstance(model_or_run, Predictor):
+        return model_or_run
     info = None
     source = None
     if isinstance(model_or_run, str | os.PathLike):
@@ -126,8 +129,14 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
         in_channels = info.in_channels
     else:
         k = max(int(num_classes or 2), 2)
-        names = getattr(task, "hparams", {}).get("class_names") if hasattr(task, "hparams") else None
-        classes = {i: str(n) for i, n in enumerate(names)} if names else {i: f"class_{i}" for i in range(k)}
+        names = (
+            getattr(task, "hparams", {}).get("class_names") if hasattr(task, "hparams") else None
+        )
+        classes = (
+            {i: str(n) for i, n in enumerate(names)}
+            if names
+            else {i: f"class_{i}" for i in range(k)}
+        )
         bands = None
     if len(classes) > 255:
         raise ConfigError(

@@ -103,13 +103,10 @@ class GeoTiffWriter:
             self._stages[kind] = stage
             count = len(classes) if kind == "probabilities" else 1
             dtype, nodata = ("uint8", CLASS_NODATA) if kind == "class" else ("float32", np.nan)
-            block = BLOCK if min(grid.height, grid.width) >= BLOCK else 16 * (
-                max(min(grid.height, grid.width, BLOCK) // 16, 1)
-            )
             ds = rasterio.open(
                 stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
                 dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
-                tiled=True, blockxsize=block, blockysize=block, compress="deflate", zlevel=1,
+                tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", zlevel=1,
                 BIGTIFF="IF_SAFER",
             )  # fmt: skip
             ds.update_tags(**tags)
@@ -122,7 +119,9 @@ class GeoTiffWriter:
                     ds.set_band_description(b, name)
             else:
                 ds.set_band_description(1, "entropy")
-                ds.update_tags(1, units="nats", definition="entropy of the mean class probabilities")
+                ds.update_tags(
+                    1, units="nats", definition="entropy of the mean class probabilities"
+                )
             self._datasets[kind] = ds
 
     def write(
@@ -192,9 +191,13 @@ class ZarrWriter:
         names = [classes[i] for i in ids]
         variables = {
             "class": xr.Variable(
-                ("y", "x"), dsa.zeros((h, w), dtype=np.uint8, chunks=chunk),
-                attrs={"flag_values": ids, "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
-                       "class_names": json.dumps(dict(zip(map(str, ids), names, strict=True)))},
+                ("y", "x"),
+                dsa.zeros((h, w), dtype=np.uint8, chunks=chunk),
+                attrs={
+                    "flag_values": ids,
+                    "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
+                    "class_names": json.dumps(dict(zip(map(str, ids), names, strict=True))),
+                },
             )  # fmt: skip
         }
         if probabilities:

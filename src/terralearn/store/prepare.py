@@ -150,6 +150,12 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
             f"no training chip left after the split (block size {config.block_size!r}, buffer "
             f"{config.buffer!r}); use a smaller --block-size or --buffer, or smaller --val/--test"
         )
+    for split, share in (("val", config.val), ("test", config.test)):
+        if share > 0 and not (table["split"] == split).any():
+            log.warning(
+                "the %s split is empty: the image holds too few blocks of %s; use a smaller "
+                "--block-size for a %s split", split, config.block_size or f"{8 * size} px", split,
+            )
     table.insert(0, "chip_id", np.arange(len(table), dtype=np.int64))
 
     bands = [str(b) for b in images[0].band.values]

@@ -39,6 +39,39 @@ _RGB_NAMES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Land-cover names people expect in a given colour (matched on the lower-cased class name).
+NAMED_CLASS_COLORS: dict[str, tuple[int, int, int]] = {
+    "water": (30, 90, 200),
+    "forest": (20, 100, 40),
+    "tree": (20, 100, 40),
+    "trees": (20, 100, 40),
+    "cropland": (235, 200, 50),
+    "crop": (235, 200, 50),
+    "crops": (235, 200, 50),
+    "grassland": (140, 210, 100),
+    "grass": (140, 210, 100),
+    "bare soil": (160, 110, 70),
+    "bare": (160, 110, 70),
+    "built-up": (200, 40, 40),
+    "built": (200, 40, 40),
+    "developed": (200, 40, 40),
+    "urban": (200, 40, 40),
+    "snow": (230, 240, 250),
+    "cloud": (250, 250, 250),
+    "wetland": (90, 170, 170),
+    "shrubland": (180, 150, 60),
+}
+
+
+def named_colors(classes: Mapping[int, str]) -> dict[int, tuple[int, int, int]]:
+    """Colours for the classes whose names are well-known land-cover names."""
+    return {
+        int(k): NAMED_CLASS_COLORS[name.lower()]
+        for k, name in classes.items()
+        if name.lower() in NAMED_CLASS_COLORS
+    }
+
+
 def class_color(class_id: int, colors: Mapping[int, Sequence[int]] | None = None) -> tuple:
     """RGB colour (0-255 ints) of ``class_id``: the given one, else the default palette entry."""
     if colors is not None and class_id in colors:
@@ -60,7 +93,9 @@ def class_colormap(
 
     Args:
         classes: class id -> name.
-        colors: optional class id -> (r, g, b) in 0-255; missing ids take the default palette.
+        colors: optional class id -> (r, g, b) in 0-255; ids not given take the colour of their
+            name when it is a common land-cover name (water blue, forest green, ...), else the
+            default palette.
 
     Returns:
         ``(cmap, norm, handles)``: use ``imshow(arr, cmap=cmap, norm=norm,
@@ -72,6 +107,7 @@ def class_colormap(
     if not classes:
         raise ConfigError("no classes given for the class colormap; pass at least one id -> name")
     ids = sorted(int(i) for i in classes)
+    colors = {**named_colors(classes), **(colors or {})}
     rgb = [class_color(i, colors) for i in ids]
     cmap = ListedColormap(
         [tuple(c / 255 for c in col) for col in rgb], name="terralearn_classes"

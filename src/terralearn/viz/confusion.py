@@ -30,7 +30,8 @@ def normalize_confusion(confmat: np.ndarray) -> np.ndarray:
 def confusion_figsize(n_classes: int, panels: int) -> tuple[float, float]:
     """Figure size in inches for ``panels`` square matrix panels of ``n_classes``."""
     side = float(np.clip(0.55 * n_classes + 2.2, 4.5, 14.0))
-    return side * panels + 0.4 * (panels - 1), side
+    # tick labels take width, so a panel a bit wider than tall keeps the cells square
+    return side * panels + 0.4 * (panels - 1), side - 0.5
 
 
 def _validate(confmat: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
@@ -76,7 +77,7 @@ def _draw(fig, ax, values, norm, cmap, names, annotations, shade, title, cbar_la
             for j in range(k):
                 ax.text(j, i, annotations[i][j], ha="center", va="center", fontsize=size,
                         color=_text_color(shade[i, j]))  # fmt: skip
-    cbar = fig.colorbar(im, ax=ax, shrink=0.7, pad=0.02, aspect=25)
+    cbar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02, aspect=25)
     cbar.set_label(cbar_label)
 
 

@@ -1,0 +1,106 @@
+"""``terralearn predict``: a class map of a raster of any size from a trained run."""
+
+from __future__ import annotations
+
+import click
+
+from terralearn.cli.options import overwrite_option
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.argument("image", type=click.Path())
+@click.argument("output", type=click.Path())
+@click.option(
+    "--tile-size",
+    type=int,
+    default=None,
+    help="Tile side in pixels [default: 512, or 4x the training chip size].",
+)
+@click.option(
+    "--overlap",
+    type=int,
+    default=None,
+    help="Pixels shared by neighbouring tiles [default: the model's receptive field, "
+    "rounded up to 32, at most a quarter of the tile].",
+)
+@click.option(
+    "--batch-size", type=int, default=8, show_default=True, help="Tiles per forward pass."
+)
+@click.option(
+    "--blend",
+    type=click.Choice(["smooth", "constant"]),
+    default="smooth",
+    show_default=True,
+    help="Weighting of overlapping tiles.",
+)
+@click.option("--tta", is_flag=True, help="Test-time augmentation: mean of the 8 rotations/flips.")
+@click.option(
+    "--probabilities",
+    is_flag=True,
+    help="Also write per-class probabilities (NAME_probabilities.tif).",
+)
+@click.option(
+    "--uncertainty",
+    is_flag=True,
+    help="Also write the entropy of the mean prediction (NAME_uncertainty.tif).",
+)
+@click.option("--vectorize", is_flag=True, help="Also write class polygons to NAME.gpkg.")
+@click.option(
+    "--min-area",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Smallest polygon kept by --vectorize, in square CRS units.",
+)
+@click.option(
+    "--dask",
+    "dask_spec",
+    default=None,
+    metavar="local:N|ADDRESS",
+    help="Predict tiles on Dask workers: N local processes or a scheduler address.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Checkpoint of the run to use.",
+)
+@overwrite_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(
+    run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
+    vectorize, min_area, dask_spec, checkpoint, overwrite, quiet,
+) -> None:  # fmt: skip
+    """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG or .zarr).
+
+    The raster is streamed tile by tile (memory does not grow with its size) and overlapping
+    tiles are blended; OUTPUT has the input's CRS, transform and size, nodata (255) where
+    the input has no valid value, a colour table and the class names.
+    """
+    from terralearn.cli.render import console
+    from terralearn.predict import predict_raster
+    from terralearn.predict.model import load_predictor
+    from terralearn.predict.windows import check_tiling
+    from terralearn.predict.writers import output_paths
+
+    # cheap checks first: no model is loaded for a wrong extension or overlap
+    output_paths(output, probabilities, uncertainty, vectorize)
+    if tile_size is not None and overlap is not None:
+        check_tiling(tile_size, overlap)
+    model = load_predictor(run, checkpoint) if checkpoint != "best" else run
+    result = predict_raster(
+        model, image, output, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+        tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
+        min_area=min_area, blend=blend, dask=dask_spec, overwrite=overwrite, progress=not quiet,
+    )  # fmt: skip
+    out = console()
+    mpx = result.height * result.width / 1e6
+    out.print(
+        f"predicted {result.height} x {result.width} px ({mpx:.2f} Mpx) in {result.tiles} tiles "
+        f"of {result.tile_size} px, overlap {result.overlap}, {result.seconds:.1f} s "
+        f"({mpx / max(result.seconds, 1e-9):.2f} Mpx/s)"
+    )
+    for kind, path in result.paths.items():
+        out.print(f"written: {path} ({kind})")

@@ -1,0 +1,234 @@
+"""``predict_raster`` (streamed to COG / Zarr files) and ``predict_array`` (in memory)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from terralearn.errors import ConfigError
+from terralearn.predict.engine import class_map, entropy, iter_predictions
+from terralearn.predict.model import Predictor, check_image, load_predictor
+from terralearn.predict.windows import (
+    Blend,
+    TileLayout,
+    check_tiling,
+    default_overlap,
+    default_tile_size,
+)
+from terralearn.predict.writers import CLASS_NODATA, GEOTIFF_SUFFIXES, Grid, output_paths
+
+
+@dataclass
+class PredictionResult:
+    """What :func:`predict_raster` wrote.
+
+    Attributes:
+        paths: output kind (``class``, ``probabilities``, ``uncertainty``, ``vectors``) -> path.
+        height: raster rows.
+        width: raster columns.
+        tile_size: tile side used.
+        overlap: overlap used.
+        tiles: number of tiles in the layout.
+        seconds: wall time.
+        class_counts: class id -> number of pixels.
+    """
+
+    paths: dict[str, Path]
+    height: int
+    width: int
+    tile_size: int
+    overlap: int
+    tiles: int
+    seconds: float
+    class_counts: dict[int, int] = field(default_factory=dict)
+
+
+def _prepare(
+    model_or_run: Any, image: Any, tile_size: int | None, overlap: int | None, blend: Blend
+) -> tuple[Predictor, Any, TileLayout]:
+    from terralearn.io import open_image
+
+    if tile_size is not None and overlap is not None:
+        check_tiling(tile_size, overlap)  # before loading anything
+    predictor = load_predictor(model_or_run)
+    name = os.fspath(image) if isinstance(image, str | os.PathLike) else "<in-memory>"
+    da = check_image(predictor, open_image(image), name)
+    tile = tile_size if tile_size is not None else default_tile_size(predictor.chip_size)
+    if overlap is None:
+        overlap = default_overlap(predictor.receptive_field, tile, predictor.align)
+    layout = TileLayout(int(da.sizes["y"]), int(da.sizes["x"]), tile, overlap, blend)
+    return predictor, da, layout
+
+
+def predict_array(
+    model_or_run: Any,
+    image: Any,
+    *,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 8,
+    tta: bool = False,
+    blend: Blend = "smooth",
+):
+    """Class probabilities of a (small) image, in memory.
+
+    Args:
+        model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
+        image: an image path or a DataArray (see :func:`terralearn.io.open_image`).
+        tile_size: tile side in pixels (default 512, or 4x the training chip size).
+        overlap: pixels shared by neighbouring tiles (default: the receptive field rounded up
+            to 32, at most a quarter of the tile).
+        batch_size: tiles per forward pass.
+        tta: average the 8 D4 rotations/flips.
+        blend: ``"smooth"`` (cross-fade, no seams) or ``"constant"`` (each pixel from one tile).
+
+    Returns:
+        DataArray ``(class, y, x)`` float32 on the image grid (CRS and transform set), class
+        names as the ``class`` coordinate, NaN where the input has no valid value.
+    """
+    import xarray as xr
+
+    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend)
+    out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
+    for y0, probabilities, _ in iter_predictions(predictor, da, layout, batch_size, tta):
+        out[:, y0 : y0 + probabilities.shape[1]] = probabilities
+    names = [predictor.classes[i] for i in sorted(predictor.classes)]
+    result = xr.DataArray(
+        out, dims=("class", "y", "x"),
+        coords={"class": names, "y": da["y"].values, "x": da["x"].values}, name="probabilities",
+    )  # fmt: skip
+    return result.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())
+
+
+def predict_raster(
+    model_or_run: Any,
+    image: Any,
+    output: str | os.PathLike,
+    *,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 8,
+    tta: bool = False,
+    probabilities: bool = False,
+    uncertainty: bool = False,
+    vectorize: bool = False,
+    min_area: float = 0.0,
+    blend: Blend = "smooth",
+    dask: Any = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> PredictionResult:
+    """Predict a raster of any size tile by tile and write a georeferenced class map.
+
+    Memory does not grow with the raster: tiles are read, predicted and blended one tile row at
+    a time and finished rows go straight to disk. Every output is written under a temporary
+    name and renamed at the end, so an interrupted run leaves nothing at ``output``.
+
+    Args:
+        model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
+        image: an image path or a DataArray; it needs the bands the model was trained on.
+        output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map uint8, nodata 255, colour table,
+            class names in the tags) or ``*.zarr`` (arrays ``class``/``probabilities``/
+            ``uncertainty``, CRS in ``spatial_ref``).
+        tile_size: tile side in pixels (default 512, or 4x the training chip size).
+        overlap: pixels shared by neighbouring tiles (default: receptive field rounded up to 32,
+            at most a quarter of the tile).
+        batch_size: tiles per forward pass.
+        tta: test-time augmentation, the mean over the 8 D4 rotations/flips.
+        probabilities: also write per-class probabilities (``NAME_probabilities.tif``).
+        uncertainty: also write the entropy of the mean prediction (``NAME_uncertainty.tif``).
+        vectorize: also write class polygons to ``NAME.gpkg``.
+        min_area: smallest polygon kept, in square CRS units.
+        blend: ``"smooth"`` or ``"constant"`` (see :mod:`terralearn.predict.windows`).
+        dask: ``"local:N"``, a scheduler address, or a ``distributed.Client``: predict tiles in
+            parallel on Dask workers (same output).
+        overwrite: replace existing outputs.
+        progress: show a progress bar.
+
+    Returns:
+        A :class:`PredictionResult` with the output paths.
+
+    Raises:
+        ConfigError: unsupported output extension, overlap >= tile size, bad options.
+        NotARunError: the run has no run.json or no checkpoint.
+        IncompatibleError: the image's bands or pixel size do not fit the model.
+        OutputExistsError: an output exists and ``overwrite`` is False.
+    """
+    from terralearn._fs import atomic_output, check_output
+    from terralearn._progress import progress_bar
+    from terralearn.predict.vectorize import polygons, read_class_map, write_polygons
+    from terralearn.predict.writers import GeoTiffWriter, ZarrWriter
+
+    start = time.perf_counter()
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    if min_area < 0:
+        raise ConfigError(f"--min-area must be >= 0, got {min_area}")
+    finals = output_paths(output, probabilities, uncertainty, vectorize)
+    for path in finals.values():
+        check_output(path, overwrite)
+    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend)
+    grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
+    is_tiff = finals["class"].suffix.lower() in GEOTIFF_SUFFIXES
+    counts = np.zeros(256, dtype=np.int64)
+    with contextlib.ExitStack() as stack:
+        # entered first, renamed last: OUTPUT appears only when everything else is in place
+        temps = {
+            kind: stack.enter_context(
+                atomic_output(path, overwrite, directory=kind == "class" and not is_tiff)
+            )
+            for kind, path in finals.items()
+        }
+        if is_tiff:
+            writer: Any = GeoTiffWriter(temps, grid, predictor.classes)
+        else:
+            writer = ZarrWriter(temps["class"], grid, predictor.classes, probabilities, uncertainty)
+        runner = None
+        if dask is not None:
+            from terralearn.predict.dask_ import dask_client, dask_runner
+
+            runner = dask_runner(stack.enter_context(dask_client(dask)))
+        try:
+            total = layout.height * layout.width
+            with progress_bar(total, "predict", enabled=progress, unit="px") as bar:
+                done = 0
+                for y0, probs, valid in iter_predictions(
+                    predictor, da, layout, batch_size, tta, runner
+                ):
+                    classes = class_map(probs, valid, CLASS_NODATA)
+                    counts += np.bincount(classes.ravel(), minlength=256)
+                    writer.write(
+                        y0, classes,
+                        probs if probabilities else None,
+                        entropy(probs) if uncertainty else None,
+                    )  # fmt: skip
+                    done += classes.size
+                    rate = done / max(time.perf_counter() - start, 1e-9)
+                    bar.update(description=f"predict {rate / 1e6:.2f} Mpx/s")
+                    bar.advance(classes.size)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        if vectorize:
+            array, transform, crs = read_class_map(temps["class"])
+            write_polygons(
+                polygons(array, transform, crs, predictor.classes, min_area, CLASS_NODATA),
+                temps["vectors"],
+            )
+    return PredictionResult(
+        paths=finals,
+        height=layout.height,
+        width=layout.width,
+        tile_size=layout.tile_size,
+        overlap=layout.overlap,
+        tiles=layout.num_tiles,
+        seconds=time.perf_counter() - start,
+        class_counts={i: int(counts[i]) for i in predictor.classes if counts[i]},
+    )
