@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
+    "create_model": "terralearn.models",
+    "list_models": "terralearn.models",
     "predict_raster": "terralearn.predict",
     "predict_array": "terralearn.predict",
     "TerralearnError": "terralearn.errors",

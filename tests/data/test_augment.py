@@ -108,7 +108,12 @@ def test_normalize_any_dtype_returns_float32() -> None:
 def test_normalize_errors() -> None:
     with pytest.raises(ConfigError, match="got 2 means and 3 stds"):
         Normalize([0.0, 0.0], [1.0, 1.0, 1.0])
-    with pytest.raises(ConfigError, match=r"band std values must be finite and > 0, got \[1.0, 0.0\]"):
+    with pytest.raises(
+        ConfigError, match=r"band std values must be finite and > 0, got \[1.0, 0.0\]"
+    ):
         Normalize([0.0, 0.0], [1.0, 0.0])
-    with pytest.raises(IncompatibleError, match=r"band statistics are for 2 bands but the image has shape \(3, 4, 4\)"):
+    with pytest.raises(
+        IncompatibleError,
+        match=r"band statistics are for 2 bands but the image has shape \(3, 4, 4\)",
+    ):
         Normalize([0.0, 0.0], [1.0, 1.0])(torch.zeros(3, 4, 4))

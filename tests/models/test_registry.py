@@ -24,11 +24,15 @@ def test_unknown_model_lists_known_ones() -> None:
 
 
 def test_unknown_option_is_named() -> None:
-    with pytest.raises(ConfigError, match="model 'unet' has no option 'widht'; valid options: depth, base_width"):
+    with pytest.raises(
+        ConfigError, match="model 'unet' has no option 'widht'; valid options: depth, base_width"
+    ):
         create_model("unet", 3, 2, widht=16)
 
 
-@pytest.mark.parametrize(("arg", "value"), [("in_channels", 0), ("num_classes", 0), ("in_channels", 2.0)])
+@pytest.mark.parametrize(
+    ("arg", "value"), [("in_channels", 0), ("num_classes", 0), ("in_channels", 2.0)]
+)
 def test_channel_counts_must_be_positive_integers(arg: str, value: object) -> None:
     kwargs = {"in_channels": 3, "num_classes": 2, arg: value}
     with pytest.raises(ConfigError, match=f"model 'unet_small': {arg} must be a positive integer"):

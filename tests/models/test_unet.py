@@ -12,6 +12,15 @@ from terralearn.models.layers import pad_to_multiple
 from terralearn.models.unet import UNet, unet_receptive_field
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small convolutions run faster on one thread, and much faster on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_forward_backward_shapes(name: str) -> None:
     torch.manual_seed(0)
@@ -54,8 +63,8 @@ def test_options_build_and_run(norm: str, upsampling: str) -> None:
     )
     kinds = {type(m) for m in model.modules()}
     expected_norm = {"batch": nn.BatchNorm2d, "group": nn.GroupNorm, "none": None}[norm]
-    assert (expected_norm in kinds) if expected_norm else not (
-        {nn.BatchNorm2d, nn.GroupNorm} & kinds
+    assert (
+        (expected_norm in kinds) if expected_norm else not ({nn.BatchNorm2d, nn.GroupNorm} & kinds)
     )
     assert (nn.ConvTranspose2d in kinds) == (upsampling == "transposed")
     assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
@@ -68,7 +77,9 @@ def test_dropout_zero_is_identity() -> None:
 
 def test_wrong_band_count_is_incompatible() -> None:
     model = create_model("unet_small", 4, 2)
-    with pytest.raises(IncompatibleError, match=r"expects images of shape \(B, 4, H, W\), got \(1, 3, 8, 8\)"):
+    with pytest.raises(
+        IncompatibleError, match=r"expects images of shape \(B, 4, H, W\), got \(1, 3, 8, 8\)"
+    ):
         model(torch.randn(1, 3, 8, 8))
 
 
@@ -79,7 +90,11 @@ def test_wrong_band_count_is_incompatible() -> None:
         ("depth", 0, "U-Net option depth must be an integer >= 1, got 0"),
         ("base_width", 2.5, "U-Net option base_width must be an integer >= 1, got 2.5"),
         ("dropout", 1.0, r"U-Net option dropout must be a number in \[0, 1\), got 1.0"),
-        ("upsampling", "nearest", "U-Net option upsampling must be one of 'bilinear', 'transposed'"),
+        (
+            "upsampling",
+            "nearest",
+            "U-Net option upsampling must be one of 'bilinear', 'transposed'",
+        ),
     ],
 )
 def test_bad_option_values(option: str, value: object, message: str) -> None:

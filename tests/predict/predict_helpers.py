@@ -100,3 +100,18 @@ def make_run(
         state = {"state_dict": task.state_dict(), "hyper_parameters": dict(task.hparams)}
         torch.save(state, run.checkpoint("best"))
     return path
+
+
+def as_dataarray(data: np.ndarray, bands: Sequence[str] = tuple(BANDS), res: float = RES):
+    """A georeferenced in-memory ``(band, y, x)`` DataArray (pixel-centre coordinates)."""
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    _, height, width = data.shape
+    coords = {
+        "band": list(bands),
+        "y": ORIGIN[1] - res * (np.arange(height) + 0.5),
+        "x": ORIGIN[0] + res * (np.arange(width) + 0.5),
+    }
+    da = xr.DataArray(data, dims=("band", "y", "x"), coords=coords, name="image")
+    return da.rio.write_crs(CRS).rio.write_transform(transform(res))

@@ -138,12 +138,15 @@ def test_ce_plus_dice_is_the_sum() -> None:
 
 
 def test_build_loss_errors() -> None:
-    with pytest.raises(ConfigError, match="unknown loss 'bce'; choose one of ce, dice, focal, ce\\+dice"):
+    with pytest.raises(
+        ConfigError, match="unknown loss 'bce'; choose one of ce, dice, focal, ce\\+dice"
+    ):
         build_loss("bce", 2)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="class_weights has 3 values but the task has 2 classes"):
         build_loss("ce", 2, class_weights=[1.0, 2.0, 3.0])
     with pytest.raises(
-        ConfigError, match=r"has 1 values but the task has 2 classes \(binary: background, foreground\)"
+        ConfigError,
+        match=r"has 1 values but the task has 2 classes \(binary: background, foreground\)",
     ):
         build_loss("ce", 1, class_weights=[1.0])
     with pytest.raises(ConfigError, match="class_weights must be finite and >= 0"):
@@ -154,9 +157,7 @@ def test_class_weights_from_counts() -> None:
     torch.testing.assert_close(
         class_weights_from_counts([100, 25], power=1.0), torch.tensor([0.4, 1.6])
     )
-    torch.testing.assert_close(
-        class_weights_from_counts([100, 25]), torch.tensor([2 / 3, 4 / 3])
-    )
+    torch.testing.assert_close(class_weights_from_counts([100, 25]), torch.tensor([2 / 3, 4 / 3]))
     # an absent class gets weight 0; the others keep mean 1
     torch.testing.assert_close(
         class_weights_from_counts([100, 0, 25], power=1.0), torch.tensor([0.4, 0.0, 1.6])

@@ -40,7 +40,9 @@ def test_matches_torchmetrics_with_ignore() -> None:
     k = 4
     target = torch.randint(0, k, (3, 20, 20), generator=g)
     preds = torch.where(
-        torch.rand(3, 20, 20, generator=g) < 0.6, target, torch.randint(0, k, (3, 20, 20), generator=g)
+        torch.rand(3, 20, 20, generator=g) < 0.6,
+        target,
+        torch.randint(0, k, (3, 20, 20), generator=g),
     )
     target[:, :3] = 255
     kw = {"num_classes": k, "ignore_index": 255}

@@ -29,6 +29,15 @@ def _chips(num_classes: int, n: int = 8, size: int = 32) -> list[dict[str, torch
     return [{"image": image[i], "mask": mask[i]} for i in range(n)]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models train faster on one thread, and much faster on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _trainer(epochs: int) -> lightning.Trainer:
     return lightning.Trainer(
         max_epochs=epochs,
@@ -109,7 +118,10 @@ def test_configure_optimizers_without_schedule() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"schedule": "step"}, "unknown schedule 'step'; choose one of 'cosine', 'onecycle', 'none'"),
+        (
+            {"schedule": "step"},
+            "unknown schedule 'step'; choose one of 'cosine', 'onecycle', 'none'",
+        ),
         ({"band_mean": [0.0, 0.0]}, "give both band_mean and band_std, or neither"),
         (
             {"band_mean": [0.0, 0.0], "band_std": [1.0, 1.0]},

@@ -62,7 +62,9 @@ def synth(
     2 cropland, 3 grassland, 4 bare soil, 5 built-up and 255 no label. Under clouds the label
     stays the ground class. The same --seed gives the same pixels.
 
-    Example: terralearn synth scene.tif --labels labels.tif --size 2048 2048 --seed 1
+    \b
+    Example:
+      terralearn synth scene.tif --labels labels.tif --size 2048 2048 --seed 1
     """
     from terralearn.datasets.synthetic import make_scene
 

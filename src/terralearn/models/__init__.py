@@ -3,6 +3,7 @@
 Importing this package registers every shipped family (``unet``, ...).
 """
 
+from terralearn.models import unet  # noqa: F401  (registers the U-Net variants)
 from terralearn.models.registry import (
     create_model,
     list_models,
@@ -10,8 +11,5 @@ from terralearn.models.registry import (
     receptive_field,
     register_model,
 )
-
-# import the families for their registration side effect (after the registry exists)
-from terralearn.models import unet  # noqa: E402, F401, I001
 
 __all__ = ["create_model", "list_models", "model_info", "receptive_field", "register_model"]

@@ -207,7 +207,9 @@ def class_weights_from_counts(counts: Sequence[int], power: float = 0.5) -> Tens
     """
     c = torch.as_tensor(list(counts), dtype=torch.float64)
     if c.ndim != 1 or c.numel() == 0 or (c < 0).any():
-        raise ConfigError(f"class counts must be a non-empty list of counts >= 0, got {list(counts)}")
+        raise ConfigError(
+            f"class counts must be a non-empty list of counts >= 0, got {list(counts)}"
+        )
     if power < 0:
         raise ConfigError(f"class weight power must be >= 0, got {power}")
     present = c > 0
