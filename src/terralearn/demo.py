@@ -164,9 +164,9 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
         "Synthetic Sentinel-2-like scene with exact labels: prepare -> train -> evaluate -> predict",
     )
     page.kpis({
-        "test mean IoU": f"{report['mean_iou']:.3f}",
-        "overall accuracy": f"{report['overall_accuracy']:.3f}",
-        "Cohen's kappa": f"{report['kappa']:.3f}",
+        "test mean IoU": _score(report["mean_iou"]),
+        "overall accuracy": _score(report["overall_accuracy"]),
+        "Cohen's kappa": _score(report["kappa"]),
         "scene": f"{scene.height} x {scene.width} px",
         "model": info.model,
         "total time": f"{sum(_durations({**timings, 'end': time.perf_counter()}).values()):.0f} s",
@@ -178,7 +178,7 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
         page.figure(maps[2], "Per-pixel uncertainty: entropy of the predicted class probabilities.")
     page.heading("Test split (held-out spatial blocks)")
     rows = [
-        (name, f"{s['iou']:.3f}", f"{s['f1']:.3f}", f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['support']:,}")
+        (name, *(_score(s[k]) for k in ("iou", "f1", "precision", "recall")), f"{s['support']:,}")
         for name, s in report["per_class"].items()
     ]
     page.table(["class", "IoU", "F1", "precision", "recall", "pixels"], rows)
@@ -198,6 +198,10 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
     ])
     page.table(["step", "seconds"], list(_durations({**timings, "end": time.perf_counter()}).items()))
     return page.write(out / "report.html")
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _overview_shape(height: int, width: int, count: int | None = None, max_size: int = 1024):

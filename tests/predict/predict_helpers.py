@@ -115,3 +115,36 @@ def as_dataarray(data: np.ndarray, bands: Sequence[str] = tuple(BANDS), res: flo
     }
     da = xr.DataArray(data, dims=("band", "y", "x"), coords=coords, name="image")
     return da.rio.write_crs(CRS).rio.write_transform(transform(res))
+
+
+class BandLogits(torch.nn.Module):
+    """A "model" whose logits are the input bands: the class is the brightest band."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 1.0
+
+
+def band_logits_model(classes: dict[int, str] | None = None):
+    """``(BandLogits(), RunInfo)``: a pair the prediction API takes like a trained run."""
+    from terralearn.runs.layout import RunInfo
+
+    classes = dict(classes or CLASSES)
+    info = RunInfo(
+        kind="segmentation", model="band_logits", in_channels=len(BANDS),
+        num_classes=len(classes), bands=list(BANDS), classes=classes, chip_size=64,
+        resolution=RES, crs=CRS, dtype="float32", ignore_index=255, store="n/a",
+    )  # fmt: skip
+    return BandLogits().eval(), info
+
+
+def blocks_scene(height: int, width: int) -> np.ndarray:
+    """Three bands whose brightest band draws known class regions: class 0 left, 1 right,
+    class 2 in a 10 x 10 square at rows/cols 20-29 and a 2 x 2 speck at rows/cols 50-51."""
+    data = np.zeros((3, height, width), np.float32)
+    data[0, :, : width // 2] = 1.0
+    data[1, :, width // 2 :] = 1.0
+    data[:, 20:30, 20:30] = 0.0
+    data[2, 20:30, 20:30] = 1.0
+    data[:, 50:52, 50:52] = 0.0
+    data[2, 50:52, 50:52] = 1.0
+    return data

@@ -24,12 +24,17 @@ def evaluate(run, store, split, batch_size, quiet) -> None:
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, scores in report["per_class"].items():
         table.add_row(
-            name, *(f"{scores[k]:.3f}" for k in ("iou", "f1", "precision", "recall")), f"{scores['support']:,}"
+            name, *(_score(scores[k]) for k in ("iou", "f1", "precision", "recall")), f"{scores['support']:,}"
         )
     out = console()
     out.print(table)
     out.print(
-        f"overall accuracy {report['overall_accuracy']:.4f}   mean IoU {report['mean_iou']:.4f}   "
-        f"kappa {report['kappa']:.4f}"
+        f"overall accuracy {_score(report['overall_accuracy'], 4)}   "
+        f"mean IoU {_score(report['mean_iou'], 4)}   kappa {_score(report['kappa'], 4)}"
     )
     out.print(f"written: {run}/eval/{split}.json, {run}/eval/{split}_confusion.png")
+
+
+def _score(value: float | None, digits: int = 3) -> str:
+    """A score, or a dash when it is undefined (e.g. a class absent from truth and prediction)."""
+    return "-" if value is None else f"{value:.{digits}f}"

@@ -56,7 +56,7 @@ def read_row_bands(image, layout: TileLayout, fill: list[float] | tuple) -> Iter
     for r, y0 in enumerate(layout.row_starts):
         band = image.isel(y=slice(y0, y0 + th)).load()
         valid = np.asarray(valid_mask(band).values, dtype=bool)
-        data = np.asarray(band.values, dtype=np.float32)
+        data = np.array(band.values, dtype=np.float32)  # a copy: never fill the caller's array
         if not valid.all():
             data[:, ~valid] = fill_arr
         tiles = [

@@ -17,7 +17,9 @@ partition of unity:
 - ``"smooth"``: a raised-cosine cross-fade over the whole shared span, ``cos^2`` down in the
   first tile and ``sin^2`` up in the second (they add to 1), so there are no seams.
 
-Edges on the raster's border keep weight 1: there is no neighbour to blend with.
+Edges on the raster's border keep weight 1: there is no neighbour to blend with. With an overlap
+above half a tile three tiles can share a pixel and the sums exceed 1; the engine divides by the
+summed weights, so any positive weights work.
 """
 
 from __future__ import annotations

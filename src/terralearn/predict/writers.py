@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,7 +174,7 @@ class ZarrWriter:
         target: temporary store path (an empty folder).
         grid: output grid.
         classes: class id -> name.
-        probabilities: write the ``probabilities`` array ``(class, y, x)``.
+        probabilities: write the ``probabilities`` array ``(band, y, x)``, one band per class.
         uncertainty: write the ``uncertainty`` array ``(y, x)``.
     """
 
@@ -202,7 +203,7 @@ class ZarrWriter:
         }
         if probabilities:
             variables["probabilities"] = xr.Variable(
-                ("class", "y", "x"), dsa.zeros((k, h, w), dtype=np.float32, chunks=(k, *chunk))
+                ("band", "y", "x"), dsa.zeros((k, h, w), dtype=np.float32, chunks=(k, *chunk))
             )
         if uncertainty:
             variables["uncertainty"] = xr.Variable(
@@ -213,15 +214,22 @@ class ZarrWriter:
         coords = {
             "y": t.f + t.e * (np.arange(h) + 0.5),
             "x": t.c + t.a * (np.arange(w) + 0.5),
-            "class": names,
+            "band": np.array(names, dtype=object),  # one band per class, as in the GeoTIFF
         }
         ds = xr.Dataset(variables, coords=coords)
         ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
-        encoding = {"class": {"_FillValue": CLASS_NODATA}}
-        for name in ("probabilities", "uncertainty"):
-            if name in ds:
-                encoding[name] = {"_FillValue": np.float32(np.nan)}
-        ds.to_zarr(target, mode="w", compute=False, encoding=encoding, consolidated=True)
+        # explicit encodings replace rioxarray's, so name the grid mapping again
+        encoding = {
+            name: {
+                "_FillValue": CLASS_NODATA if name == "class" else np.float32(np.nan),
+                "grid_mapping": "spatial_ref",
+            }
+            for name in variables
+        }
+        with warnings.catch_warnings():
+            # consolidated metadata (xarray's default, quick to open) is not yet in the v3 spec
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(target, mode="w", compute=False, encoding=encoding, consolidated=True)
         self._kinds = list(variables)
 
     def write(
@@ -237,13 +245,16 @@ class ZarrWriter:
         arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
         data = {}
         for kind in self._kinds:
-            dims = ("class", "y", "x") if kind == "probabilities" else ("y", "x")
+            dims = ("band", "y", "x") if kind == "probabilities" else ("y", "x")
             data[kind] = (dims, arrays[kind])
         region = {"y": slice(y0, y0 + classes.shape[-2]), "x": slice(0, self.grid.width)}
         if "probabilities" in data:
-            region["class"] = slice(0, probabilities.shape[0])
-        # one writer, rows in order: partial chunks are rewritten safely
-        xr.Dataset(data).to_zarr(self.target, region=region, safe_chunks=False)
+            region["band"] = slice(0, probabilities.shape[0])
+        # one writer, rows in order: partial chunks are rewritten safely; the metadata (and
+        # its consolidated copy) does not change
+        xr.Dataset(data).to_zarr(
+            self.target, region=region, safe_chunks=False, consolidated=False
+        )
 
     def close(self) -> None:
         """Nothing to finish: every region is on disk once written."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,24 @@ def _check_resume(run: RunDir, config: TrainConfig) -> None:
         )
 
 
+def _set_up_run_dir(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool) -> None:
+    if resume:
+        _check_resume(run, config)
+        for stale in run.checkpoints.glob(".*.tmp-*"):  # left by a save that was killed
+            stale.unlink()
+        if not run.checkpoint("last").is_file():
+            raise ConfigError(
+                f"--resume: run {str(run.path)!r} has no checkpoints/last.ckpt yet; "
+                "start it again without --resume"
+            )
+    else:
+        check_output(run.path, overwrite, option="--out")
+        if run.path.exists():
+            shutil.rmtree(run.path)
+    run.path.mkdir(parents=True, exist_ok=True)
+    _write_text(run.path / CONFIG_FILE, to_yaml(config))
+
+
 def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Train a segmentation model on a chip store; returns the run directory.
 
@@ -127,21 +147,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         )
     create_model(config.model, in_channels=len(store.bands), num_classes=2, **config.model_kwargs)
 
-    if resume:
-        _check_resume(run, config)
-        ckpt_path = run.checkpoint("last")
-        if not ckpt_path.is_file():
-            raise ConfigError(f"--resume: run {str(run.path)!r} has no checkpoints/last.ckpt yet; start it again without --resume")
-    else:
-        check_output(run.path, overwrite, option="--out")
-        if run.path.exists():
-            import shutil
-
-            shutil.rmtree(run.path)
-        ckpt_path = None
-    run.path.mkdir(parents=True, exist_ok=True)
-    _write_text(run.path / CONFIG_FILE, to_yaml(config))
-
+    # DDP's launcher re-runs this command for ranks > 0: only rank 0 sets up the run directory.
+    primary = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    ckpt_path = run.checkpoint("last") if resume else None
+    if primary:
+        _set_up_run_dir(run, config, resume, overwrite)
     mean, std = store.band_mean_std()
     counts = store.class_counts("train")
     info = RunInfo(
@@ -160,7 +170,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         display_low=[float(store.stats[b]["p2"]) for b in store.bands],
         display_high=[float(store.stats[b]["p98"]) for b in store.bands],
     )
-    _write_text(run.path / RUN_FILE, json.dumps(info.to_json(), indent=2))
+    if primary:
+        _write_text(run.path / RUN_FILE, json.dumps(info.to_json(), indent=2))
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     weights = class_weights_from_counts(counts).tolist() if config.class_weights else None

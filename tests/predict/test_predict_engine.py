@@ -1,0 +1,148 @@
+"""The streamed loop: exactness against whole-image prediction, seamless blending, TTA, rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from predict_helpers import as_dataarray, make_task, smooth_scene
+
+from terralearn.data.augment import d4_inverse, d4_transform
+from terralearn.models import create_model
+from terralearn.predict import TileLayout, load_predictor, predict_array
+from terralearn.predict.engine import RowAccumulator, class_map, entropy, iter_predictions
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(0)
+    return create_model("unet_small", 3, 3, base_width=4).eval()  # depth 3: 8-pixel grid
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_task(seed=0)
+
+
+def _whole(model, data: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(data)[None]).softmax(1)[0].numpy()
+
+
+def test_tiled_equals_whole_image_with_enough_overlap(unet):
+    # 400 x 448 px, tiles 256 with overlap 128 >= receptive field (110); all tile starts on the
+    # U-Net's 8-pixel pooling grid (0, 128, 144 and 0, 128, 192), so tiling is exact
+    data = smooth_scene(400, 448)
+    whole = _whole(unet, data)
+    tiled = predict_array(unet, as_dataarray(data), tile_size=256, overlap=128, blend="constant")
+    assert tiled.shape == (3, 400, 448)
+    assert np.abs(tiled.values - whole).max() < 1e-5
+    # the check can fail: without overlap the tile edges lack context
+    cut = predict_array(unet, as_dataarray(data), tile_size=224, overlap=0, blend="constant")
+    assert np.abs(cut.values - whole).max() > 1e-3
+
+
+def _jumps(p: np.ndarray, axis: int, margin: int) -> np.ndarray:
+    """Largest change between neighbouring rows (axis 1) or columns (axis 2), per position,
+    away from the image borders (zero padding there is not a tiling matter)."""
+    d = np.abs(np.diff(p, axis=axis))
+    d = d[:, :, margin:-margin] if axis == 1 else d[:, margin:-margin, :]
+    return d.max(axis=(0, 2) if axis == 1 else (0, 1))
+
+
+def _border_positions(layout: TileLayout, axis: int, margin: int) -> tuple[list[int], list[int]]:
+    starts = layout.row_starts if axis == 1 else layout.col_starts
+    size = layout.tile_h if axis == 1 else layout.tile_w
+    length = layout.height if axis == 1 else layout.width
+    border = {s - 1 for s in starts} | {s + size - 1 for s in starts}  # pairs across an edge
+    for a, b in zip(starts[:-1], starts[1:]):
+        border |= set(range(b - 1, a + size))  # the blended span
+    border = {i for i in border if margin <= i < length - 1 - margin}
+    inside = [i for i in range(margin, length - 1 - margin) if i not in border]
+    return sorted(border), inside
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_smooth_blending_leaves_no_seam(unet, axis):
+    """On a smooth input the change across tile borders is what the image content gives (the
+    untiled prediction's change there) within a fifth of the largest change inside tiles;
+    a hard cut without overlap adds a step as large as the changes inside tiles."""
+    data = smooth_scene(448, 448)
+    margin = 58  # half the receptive field
+    whole = _jumps(_whole(unet, data), axis, margin)
+
+    def seam(tile: int, overlap: int, blend: str) -> tuple[float, float]:
+        layout = TileLayout(448, 448, tile, overlap, blend)  # type: ignore[arg-type]
+        p = predict_array(unet, as_dataarray(data), tile_size=tile, overlap=overlap, blend=blend)
+        jumps = _jumps(p.values, axis, margin)
+        border, inside = _border_positions(layout, axis, margin)
+        assert border and inside
+        return float(np.abs(jumps[border] - whole[border]).max()), float(jumps[inside].max())
+
+    step, inside = seam(256, 64, "smooth")
+    assert step <= 0.2 * inside
+    hard_step, hard_inside = seam(224, 0, "constant")
+    assert hard_step > 0.5 * hard_inside and hard_step > 100 * step
+
+
+def test_tta_is_the_mean_of_the_eight_d4_predictions(task):
+    data = smooth_scene(64, 64)
+    got = predict_array(task, as_dataarray(data), tile_size=64, overlap=0, tta=True).values
+    x = torch.from_numpy(data)[None]
+    with torch.inference_mode():
+        expected = sum(
+            d4_inverse(task.predict_proba(d4_transform(x, None, k)[0]), k) for k in range(8)
+        )
+    np.testing.assert_allclose(got, (expected / 8)[0].numpy(), atol=1e-5)
+    plain = predict_array(task, as_dataarray(data), tile_size=64, overlap=0).values
+    assert np.abs(plain - got).max() > 1e-4  # an untrained U-Net is not D4-invariant
+
+
+def test_rows_are_streamed_in_tile_row_spans(task):
+    data = smooth_scene(300, 100)
+    data[:, 40:60, :] = np.nan  # a band of invalid rows
+    layout = TileLayout(300, 100, 64, 16, "smooth")
+    spans = []
+    for y0, probabilities, valid in iter_predictions(
+        load_predictor(task), as_dataarray(data), layout, batch_size=3
+    ):
+        spans.append((y0, y0 + probabilities.shape[1]))
+        assert probabilities.shape[0] == 3 and probabilities.shape[1] <= layout.tile_h
+        assert valid.shape == probabilities.shape[1:]
+        ys = np.arange(*spans[-1])
+        assert (valid == ~((ys >= 40) & (ys < 60))[:, None]).all()
+        np.testing.assert_allclose(np.nansum(probabilities, axis=0)[valid], 1.0, atol=1e-5)
+        assert np.isnan(probabilities[:, ~valid]).all()
+    assert spans[0][0] == 0 and spans[-1][1] == 300
+    assert np.isnan(data[:, 40:60]).all()  # the caller's array is left alone
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_nodata_does_not_leak_into_neighbours(task):
+    # nodata is filled before the network: a NaN pixel must not turn its neighbours to NaN
+    data = smooth_scene(64, 64)
+    data[:, 30, 30] = np.nan
+    p = predict_array(task, as_dataarray(data), tile_size=64, overlap=0).values
+    assert np.isnan(p[:, 30, 30]).all() and np.isnan(p).sum() == 3
+
+
+def test_accumulator_keeps_one_band_of_rows():
+    layout = TileLayout(10_000, 50, 32, 8, "constant")
+    acc = RowAccumulator(layout, 4)
+    assert acc.sum.shape == (4, 32, 50) and acc.weight.shape == (32, 50)
+    acc.add(0, 0, 0, np.ones((4, 32, 32), np.float32))
+    total, weight = acc.pop(24)
+    # columns: tiles at 0 and 18 share 14 pixels, cut after column 25; rows: cut after row 28
+    assert total.shape == (4, 24, 50) and weight[:, :25].min() == 1 and weight[:, 25:].max() == 0
+    np.testing.assert_array_equal(total[0], weight)
+    assert acc.weight[:4, :25].min() == 1 and acc.weight[:4, 25:].max() == 0
+    assert acc.weight[4:].max() == 0 and acc.sum[:, 4:].max() == 0
+
+
+def test_class_map_and_entropy():
+    p = np.array([[[0.2, 0.5]], [[0.7, 0.5]], [[0.1, 0.0]]], np.float32)
+    valid = np.array([[True, False]])
+    assert class_map(p, valid).tolist() == [[1, 255]]
+    expected = -(0.2 * np.log(0.2) + 0.7 * np.log(0.7) + 0.1 * np.log(0.1))
+    np.testing.assert_allclose(entropy(p)[0, 0], expected, rtol=1e-6)
+    np.testing.assert_allclose(entropy(p)[0, 1], np.log(2), rtol=1e-6)
