@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -55,7 +57,7 @@ def _border_positions(layout: TileLayout, axis: int, margin: int) -> tuple[list[
     size = layout.tile_h if axis == 1 else layout.tile_w
     length = layout.height if axis == 1 else layout.width
     border = {s - 1 for s in starts} | {s + size - 1 for s in starts}  # pairs across an edge
-    for a, b in zip(starts[:-1], starts[1:]):
+    for a, b in pairwise(starts):
         border |= set(range(b - 1, a + size))  # the blended span
     border = {i for i in border if margin <= i < length - 1 - margin}
     inside = [i for i in range(margin, length - 1 - margin) if i not in border]
@@ -115,7 +117,7 @@ def test_rows_are_streamed_in_tile_row_spans(task):
         assert np.isnan(probabilities[:, ~valid]).all()
     assert spans[0][0] == 0 and spans[-1][1] == 300
     assert np.isnan(data[:, 40:60]).all()  # the caller's array is left alone
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
 
 
 def test_nodata_does_not_leak_into_neighbours(task):

@@ -89,8 +89,8 @@ def test_zarr_output_holds_every_array_and_the_crs(run_dir, image_path, tmp_path
     assert set(result.paths) == {"class"} and out.is_dir()
     with rasterio.open(tif.paths["class"]) as src:
         expected = src.read(1)
-    with xr.open_zarr(out, mask_and_scale=False) as ds:
-        assert ds.rio.crs.to_epsg() == 32633
+    with xr.open_zarr(out, mask_and_scale=False, decode_coords="all") as ds:
+        assert ds.rio.crs.to_epsg() == 32633 and "UTM zone 33N" in ds.attrs["crs_wkt"]
         assert ds.rio.transform() == transform()
         assert ds["class"].dtype == np.uint8 and ds["class"].shape == (300, 340)
         np.testing.assert_array_equal(ds["class"].values, expected)
@@ -129,7 +129,9 @@ def test_in_memory_input_and_predict_array_agree(run_dir, image_path, tmp_path):
     image = open_image(image_path)
     probs = predict_array(run_dir, image, tile_size=128)
     assert probs.dims == ("class", "y", "x") and probs.rio.crs.to_epsg() == 32633
-    result = predict_raster(run_dir, image.load(), tmp_path / "m.tif", tile_size=128, progress=False)
+    result = predict_raster(
+        run_dir, image.load(), tmp_path / "m.tif", tile_size=128, progress=False
+    )
     with rasterio.open(result.paths["class"]) as src:
         classes = src.read(1)
     valid = ~np.isnan(probs.values[0])

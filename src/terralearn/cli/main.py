@@ -54,11 +54,18 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """terralearn: deep learning on geospatial data."""
-    # terralearn's own log lines at INFO (e.g. "reprojecting labels"); other libraries at WARNING.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("terralearn").setLevel(logging.DEBUG if verbose else logging.INFO)
-    if verbose >= 2:
-        logging.getLogger().setLevel(logging.DEBUG)
+    # terralearn's own log lines at INFO (e.g. "reprojecting labels"); other libraries stay quiet
+    # unless -vv. Lightning's start-up banners (GPU available, tips) are not worth a user's time.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    ours = logging.getLogger("terralearn")
+    ours.handlers[:] = [handler]
+    ours.propagate = False
+    ours.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # (lightning resets its top-level logger on import, so quiet the children that speak)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (``terralearn`` console script)."""

@@ -79,7 +79,6 @@ def predict(
     tiles are blended; OUTPUT has the input's CRS, transform and size, nodata (255) where
     the input has no valid value, a colour table and the class names.
     """
-    from terralearn.cli.render import console
     from terralearn.predict import predict_raster
     from terralearn.predict.model import load_predictor
     from terralearn.predict.windows import check_tiling
@@ -95,12 +94,11 @@ def predict(
         tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
         min_area=min_area, blend=blend, dask=dask_spec, overwrite=overwrite, progress=not quiet,
     )  # fmt: skip
-    out = console()
     mpx = result.height * result.width / 1e6
-    out.print(
+    click.echo(  # plain lines (no wrapping): scripts read the paths
         f"predicted {result.height} x {result.width} px ({mpx:.2f} Mpx) in {result.tiles} tiles "
         f"of {result.tile_size} px, overlap {result.overlap}, {result.seconds:.1f} s "
         f"({mpx / max(result.seconds, 1e-9):.2f} Mpx/s)"
     )
     for kind, path in result.paths.items():
-        out.print(f"written: {path} ({kind})")
+        click.echo(f"written: {path} ({kind})")

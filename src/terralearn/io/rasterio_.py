@@ -109,7 +109,8 @@ def band_names(meta: RasterMeta, single_band_name: str | None = None) -> list[st
 
 
 def _open(meta: RasterMeta, chunks: int | None, masked: bool) -> xr.DataArray:
-    kw = {"chunks": {"band": -1, "y": chunks, "x": chunks}} if chunks else {}
+    # lock=False lets dask's threads decode different chunks of one file in parallel
+    kw = {"chunks": {"band": -1, "y": chunks, "x": chunks}, "lock": False} if chunks else {}
     da = rioxarray.open_rasterio(meta.path, masked=masked, **kw)
     if not isinstance(da, xr.DataArray):  # subdatasets (HDF4/NetCDF through GDAL) give a list
         raise NotARasterError(

@@ -170,6 +170,10 @@ def predict_raster(
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     if min_area < 0:
         raise ConfigError(f"--min-area must be >= 0, got {min_area}")
+    if isinstance(dask, str):
+        from terralearn.predict.dask_ import parse_dask
+
+        parse_dask(dask)  # a typo fails before the model loads
     finals = output_paths(output, probabilities, uncertainty, vectorize)
     for path in finals.values():
         check_output(path, overwrite)

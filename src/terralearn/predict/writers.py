@@ -3,7 +3,8 @@
 Rows arrive top to bottom as they complete (:meth:`write`). The GeoTIFF writer fills a tiled
 staging GeoTIFF block row by block row, then GDAL's COG driver copies it into a COG with
 overviews (:meth:`close`). The Zarr writer writes each band of rows into a Zarr store laid out
-by xarray (CRS in a CF ``spatial_ref`` variable, readable with ``xr.open_zarr(...).rio.crs``).
+by xarray: the CRS is in a CF ``spatial_ref`` variable named by each array's ``grid_mapping``
+(``xr.open_zarr(path, decode_coords="all").rio.crs``) and in the root attribute ``crs_wkt``.
 
 Outputs of one prediction (``OUTPUT`` = ``NAME.tif``):
 
@@ -218,6 +219,7 @@ class ZarrWriter:
         }
         ds = xr.Dataset(variables, coords=coords)
         ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+        ds.attrs["crs_wkt"] = grid.crs.to_wkt()  # also for readers that ignore grid mappings
         # explicit encodings replace rioxarray's, so name the grid mapping again
         encoding = {
             name: {
@@ -252,9 +254,7 @@ class ZarrWriter:
             region["band"] = slice(0, probabilities.shape[0])
         # one writer, rows in order: partial chunks are rewritten safely; the metadata (and
         # its consolidated copy) does not change
-        xr.Dataset(data).to_zarr(
-            self.target, region=region, safe_chunks=False, consolidated=False
-        )
+        xr.Dataset(data).to_zarr(self.target, region=region, safe_chunks=False, consolidated=False)
 
     def close(self) -> None:
         """Nothing to finish: every region is on disk once written."""

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=config.progress,
         enable_model_summary=False,
-        log_every_n_steps=10,
+        log_every_n_steps=max(1, min(10, len(data.dataset("train")) // config.batch_size)),
         deterministic=False,
     )
+    # a deprecation inside Lightning's own code, not actionable by our users
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     started = time.perf_counter()
     trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
     elapsed = time.perf_counter() - started

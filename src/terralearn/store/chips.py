@@ -49,6 +49,10 @@ def iter_row_bands(
         return
     height = image.shape[1]
     step = row_band_height(image, size, budget)
+    if image.chunks:  # whole dask chunks per band: no chunk is decoded twice
+        chunk_rows = image.chunks[1][0]
+        if step >= chunk_rows:
+            step -= step % chunk_rows
     rows = offsets[:, 0]
     first = 0
     while first < len(offsets):
