@@ -148,7 +148,11 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
         labels = src.read(1, out_shape=_overview_shape(src.height, src.width))
     with rasterio.open(prediction) as src:
         predicted = src.read(1, out_shape=_overview_shape(src.height, src.width))
-        uncertainty = src.read(2, out_shape=_overview_shape(src.height, src.width)) if src.count > 1 else None
+    uncertainty = None
+    uncertainty_path = prediction.with_name(f"{prediction.stem}_uncertainty.tif")
+    if uncertainty_path.is_file():
+        with rasterio.open(uncertainty_path) as src:
+            uncertainty = src.read(1, out_shape=_overview_shape(src.height, src.width), masked=True).filled(np.nan)
     rgb = rgb_composite(image, bands, low=info.display_low or None, high=info.display_high or None)
     maps = [
         plot_class_map(labels, info.classes, figures / "labels.png", title="exact labels", rgb=rgb),
@@ -192,7 +196,8 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
             page.figure(run_dir.figures / name, caption)
     page.heading("Files")
     page.table(["what", "path"], [
-        ("prediction (COG: class, uncertainty)", prediction.name),
+        ("prediction (COG, class ids with colour table)", prediction.name),
+        ("uncertainty (COG, entropy)", uncertainty_path.name),
         ("chip store", store.name), ("run directory", run.name),
         ("scene / labels", f"{scene.image.name}, {scene.labels.name}"),
     ])

@@ -117,6 +117,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 
     from terralearn.data.datasets import ChipDataModule
     from terralearn.models import create_model
+    from terralearn.runs.callbacks import TrainThroughput
     from terralearn.runs.checkpoint_io import AtomicCheckpointIO
     from terralearn.tasks.losses import class_weights_from_counts
     from terralearn.tasks.segmentation import SegmentationTask
@@ -192,7 +193,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         band_std=std,
         augment=config.augment,
     )
+    throughput = TrainThroughput()
     callbacks = [
+        throughput,
         ModelCheckpoint(
             dirpath=run.checkpoints, filename="best", monitor="val_miou", mode="max",
             save_last=True, save_top_k=1, enable_version_counter=False,
@@ -237,11 +240,11 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     elapsed = time.perf_counter() - started
     if trainer.global_rank != 0:
         return run.path
-    _finish(run, trainer, data, elapsed)
+    _finish(run, trainer, data, elapsed, throughput.median())
     return run.path
 
 
-def _finish(run: RunDir, trainer, data, elapsed: float) -> None:
+def _finish(run: RunDir, trainer, data, elapsed: float, train_rate: float | None) -> None:
     """metrics.json and figures, from the best checkpoint."""
     from terralearn.runs.layout import load_task
     from terralearn.runs.report import write_training_figures
@@ -255,7 +258,7 @@ def _finish(run: RunDir, trainer, data, elapsed: float) -> None:
         "epochs": int(trainer.current_epoch),
         "train_chips": train_chips,
         "train_seconds": round(elapsed, 2),
-        "chips_per_second": round(train_chips * max(int(trainer.current_epoch), 1) / max(elapsed, 1e-9), 2),
+        "train_chips_per_second": None if train_rate is None else round(train_rate, 2),
         "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
     }
     task, _ = load_task(run.path, "best")

@@ -40,25 +40,38 @@ def read_epoch_metrics(metrics_csv: str | os.PathLike) -> dict[str, dict[int, fl
         )
     sums: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     with path.open(newline="") as fh:
-        for row_no, row in enumerate(csv.DictReader(fh)):
-            epoch_text = (row.get("epoch") or "").strip()
+        rows = list(csv.DictReader(fh))
+    has_epochs = any((row.get("epoch") or "").strip() for row in rows)
+    last_epoch = -1
+    for row_no, row in enumerate(rows):
+        epoch = _epoch_of(row)
+        if epoch is None:
+            # rows without an epoch (the learning-rate monitor's, logged as an epoch starts)
+            # belong to the epoch after the last one seen
+            epoch = last_epoch + 1 if has_epochs else row_no
+        else:
+            last_epoch = max(last_epoch, epoch)
+        for key, text in row.items():
+            if key is None or key in _SKIP or text is None or not text.strip():
+                continue
             try:
-                epoch = int(float(epoch_text)) if epoch_text else row_no
+                value = float(text)
             except ValueError:
-                epoch = row_no
-            for key, text in row.items():
-                if key is None or key in _SKIP or text is None or not text.strip():
-                    continue
-                try:
-                    value = float(text)
-                except ValueError:
-                    continue
-                if math.isfinite(value):
-                    sums[key][epoch].append(value)
+                continue
+            if math.isfinite(value):
+                sums[key][epoch].append(value)
     return {
         key: {e: float(np.mean(v)) for e, v in sorted(per_epoch.items())}
         for key, per_epoch in sums.items()
     }
+
+
+def _epoch_of(row: dict[str, str]) -> int | None:
+    text = (row.get("epoch") or "").strip()
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
 
 
 def _first(series: dict[str, dict[int, float]], names: tuple[str, ...]) -> tuple[str, dict] | None:
