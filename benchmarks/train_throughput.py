@@ -36,14 +36,31 @@ def make_store(size: int, chip: int) -> Path:
     if store.exists():
         return store
     root.mkdir(parents=True, exist_ok=True)
-    scene = make_scene(root / "scene.tif", root / "labels.tif", size=(size, size), seed=0,
-                       overwrite=True, progress=False)
-    prepare(PrepareConfig(images=[str(scene.image)], labels=[str(scene.labels)], out=str(store),
-                          chip_size=chip, block_size=4 * chip), overwrite=True, progress=False)
+    scene = make_scene(
+        root / "scene.tif",
+        root / "labels.tif",
+        size=(size, size),
+        seed=0,
+        overwrite=True,
+        progress=False,
+    )
+    prepare(
+        PrepareConfig(
+            images=[str(scene.image)],
+            labels=[str(scene.labels)],
+            out=str(store),
+            chip_size=chip,
+            block_size=4 * chip,
+        ),
+        overwrite=True,
+        progress=False,
+    )
     return store
 
 
-def bare_loop(store_path: Path, model_name: str, batch_size: int, epochs: int, lr: float) -> list[float]:
+def bare_loop(
+    store_path: Path, model_name: str, batch_size: int, epochs: int, lr: float
+) -> list[float]:
     """Chips/s per epoch of a plain loop: tensors in memory, forward, loss, backward, step."""
     store = ChipStore(store_path)
     arrays = store.read(store.split_ids("train"))
@@ -73,13 +90,26 @@ def bare_loop(store_path: Path, model_name: str, batch_size: int, epochs: int, l
 
 def terralearn_train(store: Path, model: str, batch_size: int, epochs: int, lr: float) -> float:
     out = WORK / "throughput_run"
-    train(TrainConfig(store=str(store), out=str(out), model=model, epochs=epochs, batch_size=batch_size,
-                      lr=lr, patience=None, progress=False), overwrite=True)
+    train(
+        TrainConfig(
+            store=str(store),
+            out=str(out),
+            model=model,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            patience=None,
+            progress=False,
+        ),
+        overwrite=True,
+    )
     return json.loads((out / "metrics.json").read_text())["train_chips_per_second"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--chip-size", type=int, default=64)
     parser.add_argument("--model", default="unet_small")
@@ -96,17 +126,33 @@ def main() -> None:
     bare_median = statistics.median(bare[1:] if len(bare) > 1 else bare)
     ours = terralearn_train(store, args.model, args.batch_size, args.epochs, args.lr)
     ratio = ours / bare_median
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}")
-    print(f"{chips} training chips of {args.chip_size} px, model {args.model}, batch {args.batch_size}, "
-          f"{args.epochs} epochs (median of epochs 2..{args.epochs})")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}"
+    )
+    print(
+        f"{chips} training chips of {args.chip_size} px, model {args.model}, batch {args.batch_size}, "
+        f"{args.epochs} epochs (median of epochs 2..{args.epochs})"
+    )
     print(f"{'method':<22}{'chips/s':>10}")
     print(f"{'bare PyTorch loop':<22}{bare_median:>10.1f}")
     print(f"{'terralearn train':<22}{ours:>10.1f}")
-    print(f"ratio terralearn / bare: {ratio:.3f}  (target >= 0.9: {'PASS' if ratio >= 0.9 else 'FAIL'})")
+    print(
+        f"ratio terralearn / bare: {ratio:.3f}  (target >= 0.9: {'PASS' if ratio >= 0.9 else 'FAIL'})"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"bare": bare, "bare_median": bare_median, "terralearn": ours,
-                                         "ratio": ratio, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "bare": bare,
+                    "bare_median": bare_median,
+                    "terralearn": ours,
+                    "ratio": ratio,
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def progress_bar(total: float, description: str, enabled: bool = True, unit: str = "") -> Iterator[_Bar]:
+def progress_bar(
+    total: float, description: str, enabled: bool = True, unit: str = ""
+) -> Iterator[_Bar]:
     """A single rich progress bar; ``enabled=False`` gives a no-op bar."""
     if not enabled:
         yield _Bar(None, None)

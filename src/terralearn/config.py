@@ -38,9 +38,7 @@ def build_config(cls: type[T], file_values: dict[str, Any] | None, **overrides: 
     for key, value in (file_values or {}).items():
         key_norm = key.replace("-", "_")
         if key_norm not in known:
-            raise ConfigError(
-                f"unknown config key {key!r}; known keys: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(sorted(known))}")
         values[key_norm] = value
     values.update({k: v for k, v in overrides.items() if v is not None})
     return cls(**values)

@@ -32,10 +32,15 @@ class DemoPlan:
     max_minutes: float
     batch_size: int
     lr: float
+    block_chips: int = 4  # split block side, in chips
 
 
-QUICK = DemoPlan(size=1024, chip_size=64, model="unet_small", epochs=30, max_minutes=1.6, batch_size=16, lr=3e-3)
-FULL = DemoPlan(size=2048, chip_size=128, model="unet", epochs=60, max_minutes=10.0, batch_size=16, lr=2e-3)
+QUICK = DemoPlan(
+    size=1024, chip_size=64, model="unet_small", epochs=30, max_minutes=1.6, batch_size=16, lr=3e-3
+)
+FULL = DemoPlan(
+    size=2048, chip_size=128, model="unet", epochs=60, max_minutes=10.0, batch_size=16, lr=2e-3
+)
 
 
 def _prepare_folder(out: Path) -> None:
@@ -51,15 +56,24 @@ def _prepare_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def run_demo(out: str | Path = "terralearn-demo", full: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Run the end-to-end demo into ``out``; returns the paths and scores it produced."""
+def run_demo(
+    out: str | Path = "terralearn-demo",
+    full: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+    plan: DemoPlan | None = None,
+) -> dict:
+    """Run the end-to-end demo into ``out``; returns the paths and scores it produced.
+
+    ``plan`` overrides the quick / full sizes (tests use a tiny one).
+    """
     from terralearn.datasets.synthetic import make_scene
     from terralearn.predict import predict_raster
     from terralearn.runs.evaluate import evaluate
     from terralearn.runs.train import TrainConfig, train
     from terralearn.store import PrepareConfig, prepare
 
-    plan = FULL if full else QUICK
+    plan = plan or (FULL if full else QUICK)
     out = Path(out)
     _prepare_folder(out)
     timings: dict[str, float] = {}
@@ -70,7 +84,11 @@ def run_demo(out: str | Path = "terralearn-demo", full: bool = False, seed: int 
 
     step("synthesize")
     scene = make_scene(
-        out / "scene.tif", out / "labels.tif", size=(plan.size, plan.size), seed=seed, progress=progress
+        out / "scene.tif",
+        out / "labels.tif",
+        size=(plan.size, plan.size),
+        seed=seed,
+        progress=progress,
     )
     step("prepare")
     store = prepare(
@@ -79,7 +97,7 @@ def run_demo(out: str | Path = "terralearn-demo", full: bool = False, seed: int 
             labels=[str(scene.labels)],
             out=str(out / "store"),
             chip_size=plan.chip_size,
-            block_size=4 * plan.chip_size,
+            block_size=plan.block_chips * plan.chip_size,
             seed=seed,
         ),
         progress=progress,
@@ -128,7 +146,9 @@ def _durations(timings: dict[str, float]) -> dict[str, float]:
     return {a: round(timings[b] - timings[a], 1) for a, b in zip(names, names[1:], strict=False)}
 
 
-def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path, report: dict, timings) -> Path:
+def write_demo_report(
+    out: Path, scene, store: Path, run: Path, prediction: Path, report: dict, timings
+) -> Path:
     """The HTML report: maps, curves, metrics and the confusion matrix, in one file."""
     import rasterio
 
@@ -152,29 +172,39 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
     uncertainty_path = prediction.with_name(f"{prediction.stem}_uncertainty.tif")
     if uncertainty_path.is_file():
         with rasterio.open(uncertainty_path) as src:
-            uncertainty = src.read(1, out_shape=_overview_shape(src.height, src.width), masked=True).filled(np.nan)
+            uncertainty = src.read(
+                1, out_shape=_overview_shape(src.height, src.width), masked=True
+            ).filled(np.nan)
     rgb = rgb_composite(image, bands, low=info.display_low or None, high=info.display_high or None)
     maps = [
         plot_class_map(labels, info.classes, figures / "labels.png", title="exact labels", rgb=rgb),
-        plot_class_map(predicted, info.classes, figures / "prediction.png", title="prediction", rgb=None),
+        plot_class_map(
+            predicted, info.classes, figures / "prediction.png", title="prediction", rgb=None
+        ),
     ]
     if uncertainty is not None:
         maps.append(
-            plot_scalar_map(np.asarray(uncertainty, dtype=float), figures / "uncertainty.png",
-                            title="uncertainty (entropy of the mean prediction)", label="entropy (nats)")
+            plot_scalar_map(
+                np.asarray(uncertainty, dtype=float),
+                figures / "uncertainty.png",
+                title="uncertainty (entropy of the mean prediction)",
+                label="entropy (nats)",
+            )
         )
     page = HtmlReport(
         "terralearn demo",
         "Synthetic Sentinel-2-like scene with exact labels: prepare -> train -> evaluate -> predict",
     )
-    page.kpis({
-        "test mean IoU": _score(report["mean_iou"]),
-        "overall accuracy": _score(report["overall_accuracy"]),
-        "Cohen's kappa": _score(report["kappa"]),
-        "scene": f"{scene.height} x {scene.width} px",
-        "model": info.model,
-        "total time": f"{sum(_durations({**timings, 'end': time.perf_counter()}).values()):.0f} s",
-    })
+    page.kpis(
+        {
+            "test mean IoU": _score(report["mean_iou"]),
+            "overall accuracy": _score(report["overall_accuracy"]),
+            "Cohen's kappa": _score(report["kappa"]),
+            "scene": f"{scene.height} x {scene.width} px",
+            "model": info.model,
+            "total time": f"{sum(_durations({**timings, 'end': time.perf_counter()}).values()):.0f} s",
+        }
+    )
     page.heading("Maps")
     page.figure(maps[0], "Input as an RGB composite (B4 B3 B2) beside the exact labels.")
     page.figure(maps[1], "Prediction over the whole scene (tiled, blended), from prediction.tif.")
@@ -190,18 +220,26 @@ def write_demo_report(out: Path, scene, store: Path, run: Path, prediction: Path
     if confusion.is_file():
         page.figure(confusion, "Confusion matrix on the test split (rows: true class).")
     page.heading("Training")
-    for name, caption in (("curves.png", "Loss and validation scores per epoch."),
-                          ("samples.png", "Validation chips: RGB | label | prediction.")):
+    for name, caption in (
+        ("curves.png", "Loss and validation scores per epoch."),
+        ("samples.png", "Validation chips: RGB | label | prediction."),
+    ):
         if (run_dir.figures / name).is_file():
             page.figure(run_dir.figures / name, caption)
     page.heading("Files")
-    page.table(["what", "path"], [
-        ("prediction (COG, class ids with colour table)", prediction.name),
-        ("uncertainty (COG, entropy)", uncertainty_path.name),
-        ("chip store", store.name), ("run directory", run.name),
-        ("scene / labels", f"{scene.image.name}, {scene.labels.name}"),
-    ])
-    page.table(["step", "seconds"], list(_durations({**timings, "end": time.perf_counter()}).items()))
+    page.table(
+        ["what", "path"],
+        [
+            ("prediction (COG, class ids with colour table)", prediction.name),
+            ("uncertainty (COG, entropy)", uncertainty_path.name),
+            ("chip store", store.name),
+            ("run directory", run.name),
+            ("scene / labels", f"{scene.image.name}, {scene.labels.name}"),
+        ],
+    )
+    page.table(
+        ["step", "seconds"], list(_durations({**timings, "end": time.perf_counter()}).items())
+    )
     return page.write(out / "report.html")
 
 
@@ -213,4 +251,3 @@ def _overview_shape(height: int, width: int, count: int | None = None, max_size:
     factor = max(1, int(np.ceil(max(height, width) / max_size)))
     shape = (height // factor, width // factor)
     return shape if count is None else (count, *shape)
-

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from conftest import write_raster  # noqa: E402  (the store tests' raster fixture helpers)
-
 from terralearn.cli.main import cli  # noqa: E402
 
 
@@ -35,8 +34,19 @@ def labels(tmp_path) -> Path:
 
 
 def test_prepare_writes_a_store_and_prints_a_summary(tmp_path, image, labels):
-    result = run("prepare", image, "--labels", labels, "--out", tmp_path / "store", "--chip-size", "32",
-                 "--block-size", "64", "--quiet")
+    result = run(
+        "prepare",
+        image,
+        "--labels",
+        labels,
+        "--out",
+        tmp_path / "store",
+        "--chip-size",
+        "32",
+        "--block-size",
+        "64",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "chips and labelled pixels per split" in result.output
     meta = json.loads((tmp_path / "store" / "store.json").read_text())
@@ -49,8 +59,19 @@ def test_prepare_writes_a_store_and_prints_a_summary(tmp_path, image, labels):
 def test_prepare_reads_a_yaml_config_and_cli_wins(tmp_path, image, labels):
     config = tmp_path / "prepare.yaml"
     config.write_text("chip-size: 64\nsplit: random\nval: 0.25\n")
-    result = run("prepare", image, "--labels", labels, "--out", tmp_path / "s", "--config", config,
-                 "--chip-size", "32", "--quiet")
+    result = run(
+        "prepare",
+        image,
+        "--labels",
+        labels,
+        "--out",
+        tmp_path / "s",
+        "--config",
+        config,
+        "--chip-size",
+        "32",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     saved = (tmp_path / "s" / "config.yaml").read_text()
     assert "chip_size: 32" in saved and "split: random" in saved and "val: 0.25" in saved
@@ -93,12 +114,20 @@ def test_raster_without_crs(tmp_path):
 
 def test_labels_that_do_not_overlap(tmp_path, image):
     far = tmp_path / "far.tif"
+    import rasterio
     from rasterio.transform import from_origin
 
-    import rasterio
-
-    with rasterio.open(far, "w", driver="GTiff", height=32, width=32, count=1, dtype="uint8",
-                       crs="EPSG:32633", transform=from_origin(900000, 1000000, 10, 10)) as dst:
+    with rasterio.open(
+        far,
+        "w",
+        driver="GTiff",
+        height=32,
+        width=32,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=from_origin(900000, 1000000, 10, 10),
+    ) as dst:
         dst.write(np.ones((1, 32, 32), np.uint8))
     _bad(tmp_path, [image, "--labels", far], "do not overlap")
 
@@ -108,7 +137,9 @@ def test_unknown_class_column(tmp_path, image):
     from shapely.geometry import box
 
     path = tmp_path / "p.gpkg"
-    gpd.GeoDataFrame({"name": ["a"]}, geometry=[box(500100, 4999500, 500500, 4999900)], crs="EPSG:32633").to_file(path)
+    gpd.GeoDataFrame(
+        {"name": ["a"]}, geometry=[box(500100, 4999500, 500500, 4999900)], crs="EPSG:32633"
+    ).to_file(path)
     line = _bad(tmp_path, [image, "--labels", path, "--class-column", "landcover"], "landcover")
     assert "name" in line  # lists the available columns
 
@@ -128,8 +159,11 @@ def test_band_names_not_present(tmp_path, image):
 
 
 def test_block_size_smaller_than_chip(tmp_path, image, labels):
-    _bad(tmp_path, [image, "--labels", labels, "--chip-size", "32", "--block-size", "16"],
-         "is smaller than the chip size")
+    _bad(
+        tmp_path,
+        [image, "--labels", labels, "--chip-size", "32", "--block-size", "16"],
+        "is smaller than the chip size",
+    )
 
 
 def test_val_plus_test_at_least_one(tmp_path, image):

@@ -29,10 +29,20 @@ def test_train_writes_a_complete_run_and_evaluate_reports(tmp_path, tiny_store):
     out = tmp_path / "run"
     result = run("train", tiny_store, "--out", out, "--epochs", "2", *FAST)
     assert result.exit_code == 0, result.output
-    for part in ("config.yaml", "run.json", "metrics.json", "checkpoints/best.ckpt",
-                 "checkpoints/last.ckpt", "logs/metrics.csv", "figures/curves.png", "figures/samples.png"):
+    for part in (
+        "config.yaml",
+        "run.json",
+        "metrics.json",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "logs/metrics.csv",
+        "figures/curves.png",
+        "figures/samples.png",
+    ):
         assert (out / part).is_file(), part
-    checkpoint = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    checkpoint = torch.load(
+        out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True
+    )
     assert checkpoint["hyper_parameters"]["model"] == "unet_small"
     info = json.loads((out / "run.json").read_text())
     assert info["bands"] == ["B2", "B3", "B4", "B8", "B11", "B12"]
@@ -46,7 +56,14 @@ def test_train_writes_a_complete_run_and_evaluate_reports(tmp_path, tiny_store):
     assert evaluated.exit_code == 0, evaluated.output
     assert "mean IoU" in evaluated.output and "water" in evaluated.output
     report = json.loads((out / "eval" / "test.json").read_text())
-    assert set(report["per_class"]) == {"water", "forest", "cropland", "grassland", "bare soil", "built-up"}
+    assert set(report["per_class"]) == {
+        "water",
+        "forest",
+        "cropland",
+        "grassland",
+        "bare soil",
+        "built-up",
+    }
     assert report["num_pixels"] == sum(c["support"] for c in report["per_class"].values())
     assert (out / "eval" / "test_confusion.png").is_file()
 
@@ -78,14 +95,29 @@ def test_store_without_labels(tmp_path, unlabelled_store):
 def test_num_classes_in_config_disagreeing_with_store(tmp_path, tiny_store):
     config = tmp_path / "train.yaml"
     config.write_text("num_classes: 3\n")
-    line = _bad_train(tmp_path, tiny_store, "--config", config, message="num_classes 3 in the config disagrees")
+    line = _bad_train(
+        tmp_path, tiny_store, "--config", config, message="num_classes 3 in the config disagrees"
+    )
     assert "6 classes" in line
 
 
 def test_checkpoint_from_an_incompatible_model(tmp_path, tiny_store):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run("train", tiny_store, "--out", a, "--epochs", "1", *FAST).exit_code == 0
-    assert run("train", tiny_store, "--out", b, "--epochs", "1", *FAST, "--config", _yaml(tmp_path, model_kwargs={"base_width": 8})).exit_code == 0
+    assert (
+        run(
+            "train",
+            tiny_store,
+            "--out",
+            b,
+            "--epochs",
+            "1",
+            *FAST,
+            "--config",
+            _yaml(tmp_path, model_kwargs={"base_width": 8}),
+        ).exit_code
+        == 0
+    )
     # put b's weights into a's run: same model name, other widths
     (a / "checkpoints" / "best.ckpt").write_bytes((b / "checkpoints" / "best.ckpt").read_bytes())
     ckpt = torch.load(a / "checkpoints" / "best.ckpt", weights_only=True)
@@ -105,7 +137,9 @@ def _yaml(tmp_path, **values) -> Path:
 def test_resume_with_a_different_config_is_refused(tmp_path, tiny_store):
     out = tmp_path / "run"
     assert run("train", tiny_store, "--out", out, "--epochs", "1", *FAST).exit_code == 0
-    result = run("train", tiny_store, "--out", out, "--epochs", "2", *FAST, "--lr", "0.01", "--resume")
+    result = run(
+        "train", tiny_store, "--out", out, "--epochs", "2", *FAST, "--lr", "0.01", "--resume"
+    )
     assert result.exit_code == 2
     assert "was trained with a different config (lr: 0.001 -> 0.01)" in result.output
 
@@ -121,10 +155,22 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_finishes(tmp_path, tiny_store):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "terralearn.cli.main", "train", str(tiny_store), "--out", str(out),
-            "--epochs", "6", *FAST]
+    args = [
+        sys.executable,
+        "-m",
+        "terralearn.cli.main",
+        "train",
+        str(tiny_store),
+        "--out",
+        str(out),
+        "--epochs",
+        "6",
+        *FAST,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     last = out / "checkpoints" / "last.ckpt"
     _wait_for(last, proc)
     first = torch.load(last, weights_only=True)["epoch"]
@@ -147,9 +193,27 @@ def test_sigkill_mid_epoch_then_resume_finishes(tmp_path, tiny_store):
 def test_ddp_on_two_cpu_processes(tmp_path, tiny_store):
     out = tmp_path / "ddp"
     result = subprocess.run(
-        [sys.executable, "-m", "terralearn.cli.main", "train", str(tiny_store), "--out", str(out),
-         "--epochs", "1", "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", *FAST],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "terralearn.cli.main",
+            "train",
+            str(tiny_store),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--accelerator",
+            "cpu",
+            *FAST,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (out / "checkpoints" / "best.ckpt").is_file()

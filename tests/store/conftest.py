@@ -16,11 +16,18 @@ ORIGIN = (500000.0, 5000000.0)
 RES = 10.0
 
 
-def write_raster(path: Path, array: np.ndarray, nodata=None, crs=CRS, descriptions=None, res=RES) -> Path:
+def write_raster(
+    path: Path, array: np.ndarray, nodata=None, crs=CRS, descriptions=None, res=RES
+) -> Path:
     array = array if array.ndim == 3 else array[None]
     profile = dict(
-        driver="GTiff", height=array.shape[1], width=array.shape[2], count=array.shape[0],
-        dtype=array.dtype, transform=from_origin(*ORIGIN, res, res), nodata=nodata,
+        driver="GTiff",
+        height=array.shape[1],
+        width=array.shape[2],
+        count=array.shape[0],
+        dtype=array.dtype,
+        transform=from_origin(*ORIGIN, res, res),
+        nodata=nodata,
     )
     if crs is not None:
         profile["crs"] = crs

@@ -16,7 +16,9 @@ from terralearn.store.prepare import parse_distance
 
 
 def _prepare(tmp_path, img, lbl=None, **kw) -> ChipStore:
-    config = PrepareConfig(images=[str(img)], labels=[str(lbl)] if lbl else None, out=str(tmp_path / "store"), **kw)
+    config = PrepareConfig(
+        images=[str(img)], labels=[str(lbl)] if lbl else None, out=str(tmp_path / "store"), **kw
+    )
     return ChipStore(prepare(config, progress=False))
 
 
@@ -31,7 +33,9 @@ def test_chips_equal_source_pixels_at_their_windows(tmp_path, scene):
             window = rasterio.windows.Window(row.col_off, row.row_off, 32, 32)
             np.testing.assert_array_equal(chips["image"][row.chip_id], src.read(window=window))
             expected = labels[row.row_off : row.row_off + 32, row.col_off : row.col_off + 32].copy()
-            valid = (image[:, row.row_off : row.row_off + 32, row.col_off : row.col_off + 32] != 0).all(0)
+            valid = (
+                image[:, row.row_off : row.row_off + 32, row.col_off : row.col_off + 32] != 0
+            ).all(0)
             expected[~valid] = 255
             np.testing.assert_array_equal(chips["mask"][row.chip_id], expected)
             np.testing.assert_array_equal(chips["valid"][row.chip_id], valid)
@@ -100,7 +104,8 @@ def test_iter_chips_matches_numpy_slicing(scene):
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(512, 512.0), ("512", 512.0), ("300m", 30.0), ("2km", 200.0), ("64px", 64.0)]
+    ("value", "expected"),
+    [(512, 512.0), ("512", 512.0), ("300m", 30.0), ("2km", 200.0), ("64px", 64.0)],
 )
 def test_parse_distance(value, expected):
     assert parse_distance(value, 10.0, "--block-size") == expected
@@ -115,6 +120,16 @@ def test_index_is_a_plain_parquet_table(tmp_path, scene):
     img, lbl, *_ = scene
     store = _prepare(tmp_path, img, lbl, chip_size=50, split="random")
     table = pd.read_parquet(store.path / "index.parquet")
-    for column in ("chip_id", "row_off", "col_off", "minx", "maxy", "crs", "split", "valid_fraction", "weight"):
+    for column in (
+        "chip_id",
+        "row_off",
+        "col_off",
+        "minx",
+        "maxy",
+        "crs",
+        "split",
+        "valid_fraction",
+        "weight",
+    ):
         assert column in table
     assert (table["crs"] == "EPSG:32633").all()

@@ -6,8 +6,15 @@ import click
 
 
 @click.command()
-@click.option("--out", default="terralearn-demo", show_default=True, help="Folder for everything the demo writes.")
-@click.option("--full", is_flag=True, help="A larger scene and longer training (benchmark quality, ~15 min).")
+@click.option(
+    "--out",
+    default="terralearn-demo",
+    show_default=True,
+    help="Folder for everything the demo writes.",
+)
+@click.option(
+    "--full", is_flag=True, help="A larger scene and longer training (benchmark quality, ~15 min)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo(out: str, full: bool, seed: int, quiet: bool) -> None:

@@ -8,7 +8,9 @@ import click
 @click.command()
 @click.argument("run")
 @click.argument("store")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option(
+    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
+)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(run, store, split, batch_size, quiet) -> None:
@@ -24,7 +26,9 @@ def evaluate(run, store, split, batch_size, quiet) -> None:
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, scores in report["per_class"].items():
         table.add_row(
-            name, *(_score(scores[k]) for k in ("iou", "f1", "precision", "recall")), f"{scores['support']:,}"
+            name,
+            *(_score(scores[k]) for k in ("iou", "f1", "precision", "recall")),
+            f"{scores['support']:,}",
         )
     out = console()
     out.print(table)

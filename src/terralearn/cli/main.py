@@ -63,9 +63,13 @@ def cli(verbose: int) -> None:
     ours.propagate = False
     ours.setLevel(logging.DEBUG if verbose else logging.INFO)
     # (lightning resets its top-level logger on import, so quiet the children that speak)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "lightning.pytorch.accelerators.cuda"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+    ):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI (``terralearn`` console script)."""

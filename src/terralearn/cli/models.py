@@ -18,5 +18,7 @@ def models() -> None:
         table.add_column(column)
     for name in list_models():
         info = model_info(name)
-        table.add_row(name, str(info.get("family", "")), str(info.get("description", info.get("doc", ""))))
+        table.add_row(
+            name, str(info.get("family", "")), str(info.get("description", info.get("doc", "")))
+        )
     console().print(table)

@@ -9,19 +9,46 @@ from terralearn.cli.options import config_option, overwrite_option
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--labels", "labels", multiple=True, help="Label raster or polygons (GeoPackage, GeoJSON, Shapefile); once for all images or once per image.")
+@click.option(
+    "--labels",
+    "labels",
+    multiple=True,
+    help="Label raster or polygons (GeoPackage, GeoJSON, Shapefile); once for all images or once per image.",
+)
 @click.option("--out", "out", required=True, help="Chip store folder to create.")
 @click.option("--bands", default=None, help="Comma-separated band names to keep, in order.")
 @click.option("--class-column", default=None, help="Attribute holding the class of each polygon.")
 @click.option("--chip-size", type=int, default=None, help="Chip size in pixels [128].")
-@click.option("--stride", type=int, default=None, help="Distance between chips in pixels [chip size].")
-@click.option("--sampler", type=click.Choice(["grid", "random", "class_balanced"]), default=None, help="How chips are drawn [grid].")
+@click.option(
+    "--stride", type=int, default=None, help="Distance between chips in pixels [chip size]."
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(["grid", "random", "class_balanced"]),
+    default=None,
+    help="How chips are drawn [grid].",
+)
 @click.option("--num-samples", type=int, default=None, help="Chips per image for --sampler random.")
-@click.option("--min-valid", type=float, default=None, help="Skip chips with a smaller valid fraction [0.5].")
-@click.option("--min-labelled", type=int, default=None, help="Skip chips with fewer labelled pixels [0].")
-@click.option("--split", type=click.Choice(["block", "random"]), default=None, help="Spatial blocks (default) or random chips.")
-@click.option("--block-size", default=None, help="Split block size: pixels (1024), metres (5000m) or km (5km) [8 chips].")
-@click.option("--buffer", default=None, help="Drop chips closer than this to another split [one chip].")
+@click.option(
+    "--min-valid", type=float, default=None, help="Skip chips with a smaller valid fraction [0.5]."
+)
+@click.option(
+    "--min-labelled", type=int, default=None, help="Skip chips with fewer labelled pixels [0]."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["block", "random"]),
+    default=None,
+    help="Spatial blocks (default) or random chips.",
+)
+@click.option(
+    "--block-size",
+    default=None,
+    help="Split block size: pixels (1024), metres (5000m) or km (5km) [8 chips].",
+)
+@click.option(
+    "--buffer", default=None, help="Drop chips closer than this to another split [one chip]."
+)
 @click.option("--val", type=float, default=None, help="Validation share [0.15].")
 @click.option("--test", type=float, default=None, help="Test share [0.15].")
 @click.option("--seed", type=int, default=None, help="Seed of the split and random sampling [0].")

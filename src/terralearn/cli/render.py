@@ -36,7 +36,9 @@ def print_store_summary(store) -> None:
     table.add_row("chips", *(f"{n:,}" for n in splits.values()))
     for name, counts in info.get("classes", {}).items():
         totals = {s: max(1, sum(c[s] for c in info["classes"].values())) for s in splits}
-        table.add_row(name, *(f"{counts[s]:,} ({100 * counts[s] / totals[s]:.1f}%)" for s in splits))
+        table.add_row(
+            name, *(f"{counts[s]:,} ({100 * counts[s] / totals[s]:.1f}%)" for s in splits)
+        )
     console().print(table)
 
 

@@ -9,21 +9,39 @@ from terralearn.cli.options import config_option, overwrite_option
 
 @click.command()
 @click.argument("store")
-@click.option("--out", required=True, help="Run directory to create (or to continue with --resume).")
-@click.option("--model", default=None, help="Model name from the registry [unet]; see `terralearn models`.")
+@click.option(
+    "--out", required=True, help="Run directory to create (or to continue with --resume)."
+)
+@click.option(
+    "--model", default=None, help="Model name from the registry [unet]; see `terralearn models`."
+)
 @click.option("--epochs", type=int, default=None, help="Maximum epochs [20].")
 @click.option("--batch-size", type=int, default=None, help="Chips per batch [16].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW [1e-3].")
-@click.option("--loss", type=click.Choice(["ce", "dice", "focal", "ce+dice"]), default=None, help="Loss [ce].")
-@click.option("--class-weights/--no-class-weights", default=None, help="Weight classes by inverse frequency.")
-@click.option("--schedule", type=click.Choice(["cosine", "onecycle", "none"]), default=None, help="Learning-rate schedule [cosine].")
+@click.option(
+    "--loss", type=click.Choice(["ce", "dice", "focal", "ce+dice"]), default=None, help="Loss [ce]."
+)
+@click.option(
+    "--class-weights/--no-class-weights", default=None, help="Weight classes by inverse frequency."
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["cosine", "onecycle", "none"]),
+    default=None,
+    help="Learning-rate schedule [cosine].",
+)
 @click.option("--patience", type=int, default=None, help="Early stopping patience in epochs [10].")
 @click.option("--max-time", type=float, default=None, help="Stop training after this many minutes.")
 @click.option("--devices", default=None, help="Devices (number, or 'auto') [1].")
 @click.option("--strategy", default=None, help="Lightning strategy, e.g. ddp [auto].")
 @click.option("--accelerator", default=None, help="cpu, gpu or auto [auto].")
 @click.option("--num-workers", type=int, default=None, help="Data loader workers [0].")
-@click.option("--label-fraction", type=float, default=None, help="Train on this seeded share of training chips [1].")
+@click.option(
+    "--label-fraction",
+    type=float,
+    default=None,
+    help="Train on this seeded share of training chips [1].",
+)
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @config_option
@@ -40,8 +58,13 @@ def train(store, out, config_path, resume, overwrite, quiet, devices, **options)
     if devices is not None:
         devices = int(devices) if devices.isdigit() else devices
     config = build_config(
-        TrainConfig, file_values, store=store, out=out, devices=devices,
-        progress=False if quiet else None, **options,
+        TrainConfig,
+        file_values,
+        store=store,
+        out=out,
+        devices=devices,
+        progress=False if quiet else None,
+        **options,
     )
     path = run_train(config, resume=resume, overwrite=overwrite)
     import json
@@ -49,4 +72,8 @@ def train(store, out, config_path, resume, overwrite, quiet, devices, **options)
     metrics_file = path / "metrics.json"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        print_mapping(f"run {path}", {k: v for k, v in metrics.items() if k != "figures"} | {"figures": metrics.get("figures", [])})
+        print_mapping(
+            f"run {path}",
+            {k: v for k, v in metrics.items() if k != "figures"}
+            | {"figures": metrics.get("figures", [])},
+        )

@@ -44,7 +44,9 @@ class ChipDataset(Dataset):
         memory_budget: hold the chips in memory when they fit in this many bytes (float32).
     """
 
-    def __init__(self, store: ChipStore, ids: np.ndarray, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    def __init__(
+        self, store: ChipStore, ids: np.ndarray, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    ):
         self.store = store
         self.ids = np.asarray(ids, dtype=np.int64)
         channels, size = len(store.bands), store.meta.chip_size

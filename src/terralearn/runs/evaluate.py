@@ -66,7 +66,9 @@ def evaluate(
     report = segmentation_report(matrix, class_names)
     report.update({"split": split, "chips": len(dataset), "store": str(Path(store_path).resolve())})
     run_dir.eval_dir.mkdir(exist_ok=True)
-    atomic_write_bytes(run_dir.eval_dir / f"{split}.json", json.dumps(_jsonable(report), indent=2).encode())
+    atomic_write_bytes(
+        run_dir.eval_dir / f"{split}.json", json.dumps(_jsonable(report), indent=2).encode()
+    )
     plot_confusion_matrix(matrix.numpy(), class_names, run_dir.eval_dir / f"{split}_confusion.png")
     return report
 

@@ -23,7 +23,15 @@ log = logging.getLogger(__name__)
 
 # Options that may change when a run is resumed; every other key must match the saved config.
 LOGS_NAME = "logs"
-RESUMABLE_CHANGES = {"epochs", "max_time", "devices", "strategy", "accelerator", "num_workers", "progress"}
+RESUMABLE_CHANGES = {
+    "epochs",
+    "max_time",
+    "devices",
+    "strategy",
+    "accelerator",
+    "num_workers",
+    "progress",
+}
 
 
 @dataclass
@@ -76,7 +84,8 @@ def _check_resume(run: RunDir, config: TrainConfig) -> None:
     saved = yaml.safe_load(saved_path.read_text()) or {}
     current = yaml.safe_load(to_yaml(config))
     changed = [
-        k for k in sorted(set(saved) | set(current))
+        k
+        for k in sorted(set(saved) | set(current))
         if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
     ]
     if changed:
@@ -150,7 +159,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     create_model(config.model, in_channels=len(store.bands), num_classes=2, **config.model_kwargs)
 
     # DDP's launcher re-runs this command for ranks > 0: only rank 0 sets up the run directory.
-    primary = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    primary = (
+        int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    )
     ckpt_path = run.checkpoint("last") if resume else None
     if primary:
         _set_up_run_dir(run, config, resume, overwrite)
@@ -197,8 +208,13 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     callbacks = [
         throughput,
         ModelCheckpoint(
-            dirpath=run.checkpoints, filename="best", monitor="val_miou", mode="max",
-            save_last=True, save_top_k=1, enable_version_counter=False,
+            dirpath=run.checkpoints,
+            filename="best",
+            monitor="val_miou",
+            mode="max",
+            save_last=True,
+            save_top_k=1,
+            enable_version_counter=False,
         ),
         LearningRateMonitor(logging_interval="epoch"),
     ]
@@ -210,9 +226,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         callbacks.append(RichProgressBar(leave=True))
     loggers = [CSVLogger(save_dir=run.path, name=LOGS_NAME, version="")]
     try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
         import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(save_dir=run.logs, name="tensorboard", version=""))
     except ImportError:
@@ -262,7 +277,9 @@ def _finish(run: RunDir, trainer, data, elapsed: float, train_rate: float | None
         "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
     }
     task, _ = load_task(run.path, "best")
-    metrics["figures"] = [str(p.relative_to(run.path)) for p in write_training_figures(run, task, data)]
+    metrics["figures"] = [
+        str(p.relative_to(run.path)) for p in write_training_figures(run, task, data)
+    ]
     _write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
 
 

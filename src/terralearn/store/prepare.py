@@ -69,7 +69,9 @@ class PrepareConfig:
                 "than 1 (the rest is the training split)"
             )
         if self.split not in SPLIT_METHODS:
-            raise ConfigError(f"--split {self.split!r} is unknown; use one of {', '.join(SPLIT_METHODS)}")
+            raise ConfigError(
+                f"--split {self.split!r} is unknown; use one of {', '.join(SPLIT_METHODS)}"
+            )
         if self.labels is not None and len(self.labels) not in (1, len(self.images)):
             raise ConfigError(
                 f"{len(self.labels)} --labels for {len(self.images)} images; give one labels "
@@ -154,7 +156,10 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
         if share > 0 and not (table["split"] == split).any():
             log.warning(
                 "the %s split is empty: the image holds too few blocks of %s; use a smaller "
-                "--block-size for a %s split", split, config.block_size or f"{8 * size} px", split,
+                "--block-size for a %s split",
+                split,
+                config.block_size or f"{8 * size} px",
+                split,
             )
     table.insert(0, "chip_id", np.arange(len(table), dtype=np.int64))
 
@@ -206,7 +211,9 @@ def _label_sources(config: PrepareConfig) -> list[str] | None:
     return list(config.labels)
 
 
-def _merge_classes(known: dict[int, str] | None, new: dict[int, str], source: str) -> dict[int, str]:
+def _merge_classes(
+    known: dict[int, str] | None, new: dict[int, str], source: str
+) -> dict[int, str]:
     if known is None:
         return dict(new)
     for key, name in new.items():
@@ -267,10 +274,14 @@ def _select(tables: list[pd.DataFrame], sampler, num_classes: int) -> pd.DataFra
     table = pd.concat(tables, ignore_index=True)
     drop = [c for c in table.columns if c.startswith("count_") and int(c[6:]) >= num_classes]
     table = table.drop(columns=drop)
-    return sampler.select(table).sort_values(["source", "row_off", "col_off"]).reset_index(drop=True)
+    return (
+        sampler.select(table).sort_values(["source", "row_off", "col_off"]).reset_index(drop=True)
+    )
 
 
-def _assign_splits(table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig) -> np.ndarray:
+def _assign_splits(
+    table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
+) -> np.ndarray:
     from terralearn.sampling.splits import block_split, random_split
 
     boxes = np.empty((len(table), 4))
@@ -280,7 +291,10 @@ def _assign_splits(table: pd.DataFrame, images: list[xr.DataArray], config: Prep
         transform = image.rio.transform()
         for j in rows:
             window = Window(
-                int(table.at[j, "row_off"]), int(table.at[j, "col_off"]), config.chip_size, config.chip_size
+                int(table.at[j, "row_off"]),
+                int(table.at[j, "col_off"]),
+                config.chip_size,
+                config.chip_size,
             )
             boxes[j] = window_bounds(window, transform)
         crs_names[rows] = image.rio.crs.to_string()
@@ -292,7 +306,9 @@ def _assign_splits(table: pd.DataFrame, images: list[xr.DataArray], config: Prep
     resolution = abs(float(images[0].rio.resolution()[0]))
     size = config.chip_size
     block_px = parse_distance(config.block_size or 8 * size, resolution, "--block-size")
-    buffer_px = parse_distance(size if config.buffer is None else config.buffer, resolution, "--buffer")
+    buffer_px = parse_distance(
+        size if config.buffer is None else config.buffer, resolution, "--buffer"
+    )
     if block_px < size:
         raise ConfigError(
             f"--block-size {config.block_size!r} ({block_px:g} px) is smaller than the chip size "
@@ -332,13 +348,21 @@ def _write_arrays(
     chunk = min(CHIPS_PER_ZARR_CHUNK, max(n, 1))
     group = zarr.open_group(str(root / layout.ARRAYS_DIR), mode="w")
     image_arr = group.create_array(
-        "image", shape=(n, bands, size, size), chunks=(chunk, bands, size, size), dtype=images[0].dtype
+        "image",
+        shape=(n, bands, size, size),
+        chunks=(chunk, bands, size, size),
+        dtype=images[0].dtype,
     )
-    valid_arr = group.create_array("valid", shape=(n, size, size), chunks=(chunk, size, size), dtype=bool)
+    valid_arr = group.create_array(
+        "valid", shape=(n, size, size), chunks=(chunk, size, size), dtype=bool
+    )
     mask_arr = None
     if masks[0] is not None:
         mask_arr = group.create_array(
-            "mask", shape=(n, size, size), chunks=(chunk, size, size), dtype=np.uint8,
+            "mask",
+            shape=(n, size, size),
+            chunks=(chunk, size, size),
+            dtype=np.uint8,
             fill_value=IGNORE_INDEX,
         )
     writer = _ChunkWriter(image_arr, valid_arr, mask_arr, chunk)
@@ -354,7 +378,9 @@ def _write_arrays(
                     r, c = int(offsets[k, 0]), int(offsets[k, 1])
                     chip = block[:, r - row0 : r - row0 + size, c : c + size]
                     chip_valid = valid[r : r + size, c : c + size]
-                    writer.add(chip, chip_valid, None if mask is None else mask[r : r + size, c : c + size])
+                    writer.add(
+                        chip, chip_valid, None if mask is None else mask[r : r + size, c : c + size]
+                    )
                     if is_train[rows[k]]:
                         stats.update(chip, chip_valid)
                 bar.advance(len(idx))

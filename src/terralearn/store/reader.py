@@ -43,7 +43,9 @@ class ChipStore:
                 f"{str(self.path)!r} is not a terralearn chip store (no {layout.META_FILE}); "
                 "make one with `terralearn prepare IMAGE --labels LABELS --out STORE`"
             )
-        self.meta = layout.StoreMeta.from_json(json.loads((self.path / layout.META_FILE).read_text()))
+        self.meta = layout.StoreMeta.from_json(
+            json.loads((self.path / layout.META_FILE).read_text())
+        )
         if self.meta.version > layout.VERSION:
             raise NotAStoreError(
                 f"store {str(self.path)!r} has format version {self.meta.version}; this terralearn "
@@ -108,7 +110,9 @@ class ChipStore:
         """Labelled pixels per class in a split (for class weights and summaries)."""
         cols = [f"count_{k}" for k in range(self.num_classes)]
         rows = self.index["split"] == split
-        return np.array([int(self.index.loc[rows, c].sum()) if c in self.index else 0 for c in cols])
+        return np.array(
+            [int(self.index.loc[rows, c].sum()) if c in self.index else 0 for c in cols]
+        )
 
     def read(self, ids: np.ndarray | slice) -> dict[str, np.ndarray]:
         """Chips by id: ``image`` (n, C, S, S), ``valid`` (n, S, S) and ``mask`` when labelled."""
