@@ -39,6 +39,10 @@ _EXPORTS: dict[str, str] = {
     "plot_sample_panels": "terralearn.viz",
     "plot_class_map": "terralearn.viz",
     "plot_scalar_map": "terralearn.viz",
+    "attention_maps": "terralearn.attention",
+    "attention_rollout": "terralearn.attention",
+    "plot_attention": "terralearn.viz.attention",
+    "export_store": "terralearn.io.export",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

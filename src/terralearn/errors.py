@@ -68,3 +68,7 @@ class NotARunError(TerralearnError):
 
 class IncompatibleError(TerralearnError):
     """Two artefacts do not fit together (model vs checkpoint, image vs model, ...)."""
+
+
+class EarthEngineError(TerralearnError):
+    """Earth Engine refused or failed a request (authentication, quota, unknown asset, size)."""

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from conftest import write_raster  # noqa: E402  (the store tests' raster fixture helpers)
-from terralearn.cli.main import cli  # noqa: E402
+from raster_helpers import write_raster
+from terralearn.cli.main import cli
 
 
 def run(*args: str):

@@ -1,8 +1,9 @@
-"""Model registry: names, options, errors."""
+"""Model registry: names, options, errors; every raster model built, run and trained once."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from terralearn.errors import ConfigError
@@ -10,10 +11,51 @@ from terralearn.models import create_model, list_models, model_info, receptive_f
 from terralearn.models.registry import register_model
 
 
-def test_list_models_has_the_unet_family() -> None:
+# models mapping images to per-pixel logits (graph models take graphs, tested elsewhere)
+RASTER_MODELS = [m for m in list_models() if model_info(m)["family"] != "graph"]
+
+
+@pytest.fixture
+def one_thread():
+    """Small layers run faster on one thread, and much faster on a shared, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_list_models_has_the_unet_and_vit_families() -> None:
     names = list_models()
     assert {"unet", "unet_small", "unet_large"} <= set(names)
+    assert {"vit_tiny", "vit_small", "vit_hybrid_tiny"} <= set(RASTER_MODELS)
     assert names == sorted(names)
+
+
+@pytest.mark.parametrize("name", RASTER_MODELS)
+def test_every_model_forward_backward_shapes(name: str, one_thread) -> None:
+    torch.manual_seed(0)
+    # binary (one logit channel), 1 band, odd size, training mode: forward + backward
+    model = create_model(name, in_channels=1, num_classes=1)
+    assert {"encoder", "decoder", "head"} <= dict(model.named_children()).keys()
+    assert receptive_field(model) > 0
+    out = model(torch.randn(2, 1, 21, 30))
+    assert out.shape == (2, 1, 21, 30)
+    assert out.dtype == torch.float32
+    out.square().mean().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert grads["head.weight"].abs().sum() > 0
+    first = next(n for n, _ in model.named_parameters() if n.startswith("encoder."))
+    assert grads[first].abs().sum() > 0, first  # the gradient reaches the first layer
+
+    # multi-class, 13 bands, inference mode: a size below the down-sampling factor, then a new
+    # non-square size (models with positional embeddings interpolate them)
+    model = create_model(name, in_channels=13, num_classes=3).eval()
+    with torch.no_grad():
+        tiny = model(torch.randn(1, 13, 5, 3))
+        wide = model(torch.randn(1, 13, 40, 72))
+    assert tiny.shape == (1, 3, 5, 3) and wide.shape == (1, 3, 40, 72)
+    assert torch.isfinite(tiny).all() and torch.isfinite(wide).all()
 
 
 def test_unknown_model_lists_known_ones() -> None:

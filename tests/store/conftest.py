@@ -7,35 +7,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
 from shapely.geometry import box
 
-CRS = "EPSG:32633"
-ORIGIN = (500000.0, 5000000.0)
-RES = 10.0
-
-
-def write_raster(
-    path: Path, array: np.ndarray, nodata=None, crs=CRS, descriptions=None, res=RES
-) -> Path:
-    array = array if array.ndim == 3 else array[None]
-    profile = dict(
-        driver="GTiff",
-        height=array.shape[1],
-        width=array.shape[2],
-        count=array.shape[0],
-        dtype=array.dtype,
-        transform=from_origin(*ORIGIN, res, res),
-        nodata=nodata,
-    )
-    if crs is not None:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array)
-        for i, name in enumerate(descriptions or [], start=1):
-            dst.set_band_description(i, name)
-    return path
+from raster_helpers import CRS, ORIGIN, write_raster
 
 
 @pytest.fixture

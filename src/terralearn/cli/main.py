@@ -24,6 +24,9 @@ COMMANDS: dict[str, str] = {
     "evaluate": "terralearn.cli.evaluate:evaluate",
     "models": "terralearn.cli.models:models",
     "demo": "terralearn.cli.demo:demo",
+    "attention": "terralearn.cli.attention:attention",
+    "export": "terralearn.cli.export:export",
+    "ee": "terralearn.cli.ee:ee",
 }
 
 

@@ -1,15 +1,26 @@
 """Models: a registry of architectures built by name with :func:`create_model`.
 
-Importing this package registers every shipped family (``unet``, ...).
+Importing this package registers every shipped family (``unet``, ``vit``, ...).
 """
 
-from terralearn.models import unet  # noqa: F401  (registers the U-Net variants)
+from terralearn.models import gnn, unet  # noqa: F401  (register the GNN and U-Net variants)
+from terralearn.models import vit  # noqa: F401  (registers the ViT variants)
 from terralearn.models.registry import (
     create_model,
+    is_graph_model,
     list_models,
     model_info,
     receptive_field,
     register_model,
+    require_kind,
 )
 
-__all__ = ["create_model", "list_models", "model_info", "receptive_field", "register_model"]
+__all__ = [
+    "create_model",
+    "is_graph_model",
+    "list_models",
+    "model_info",
+    "receptive_field",
+    "register_model",
+    "require_kind",
+]

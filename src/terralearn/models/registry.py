@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from torch import nn
 
@@ -24,15 +24,20 @@ from terralearn.errors import ConfigError
 ModelFn = TypeVar("ModelFn", bound=Callable[..., nn.Module])
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_FAMILY: dict[str, str] = {}  # name -> family given at registration ("graph", ...)
 # positional arguments every variant takes; the rest are options
 _REQUIRED = ("in_channels", "num_classes")
 
 
-def register_model(fn: ModelFn) -> ModelFn:
+def register_model(fn: ModelFn | None = None, *, family: str | None = None):
     """Register a model variant under its function name.
+
+    Use as ``@register_model`` or ``@register_model(family="graph")``.
 
     Args:
         fn: builder ``fn(in_channels, num_classes, **options)``; options need defaults.
+        family: the family reported by :func:`model_info` (default: the defining module's
+            name). Commands use it to refuse models of the wrong kind (graph vs raster).
 
     Returns:
         ``fn`` unchanged, so this works as a decorator.
@@ -41,6 +46,8 @@ def register_model(fn: ModelFn) -> ModelFn:
         ValueError: if the name is taken or the signature lacks ``in_channels``/``num_classes``
             (programming errors, not user mistakes).
     """
+    if fn is None:
+        return lambda f: register_model(f, family=family)
     name = fn.__name__
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is already registered (by {_REGISTRY[name].__module__})")
@@ -49,6 +56,7 @@ def register_model(fn: ModelFn) -> ModelFn:
     if missing:
         raise ValueError(f"model builder {name!r} lacks the argument(s) {', '.join(missing)}")
     _REGISTRY[name] = fn
+    _FAMILY[name] = family or fn.__module__.rsplit(".", 1)[-1]
     return fn
 
 
@@ -116,10 +124,32 @@ def model_info(name: str) -> dict[str, Any]:
     doc = inspect.getdoc(fn) or ""
     return {
         "name": name,
-        "family": fn.__module__.rsplit(".", 1)[-1],
+        "family": _FAMILY[name],
         "defaults": _options(fn),
         "description": doc.splitlines()[0] if doc else "",
     }
+
+
+def is_graph_model(name: str) -> bool:
+    """Whether model ``name`` is a graph neural network (family ``"graph"``)."""
+    return _FAMILY[_get(name).__name__] == "graph"
+
+
+def require_kind(name: str, kind: Literal["graph", "raster"], command: str) -> None:
+    """Raise unless model ``name`` is of ``kind`` (e.g. a GNN given to a raster command).
+
+    Raises:
+        ConfigError: naming the models that fit and the command for the model given.
+    """
+    graph = is_graph_model(name)
+    if graph == (kind == "graph"):
+        return
+    fitting = [m for m in list_models() if is_graph_model(m) == (kind == "graph")]
+    other = "terralearn graph train" if graph else "terralearn train"
+    raise ConfigError(
+        f"model {name!r} is a {'graph' if graph else 'raster'} model but {command} needs a "
+        f"{kind} model ({', '.join(fitting)}); use {other} for {name!r}"
+    )
 
 
 def receptive_field(model: nn.Module) -> int:

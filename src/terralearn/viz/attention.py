@@ -1,0 +1,135 @@
+"""Attention figure: where a ViT looks for one location, over the image.
+
+Panels, three per row: the image with the query patch, the predicted classes, the attention
+rollout over all blocks, then one panel per head of the last block. Attention is drawn as a heat
+overlay on a dimmed grey version of the image: colour and opacity both grow with the weight, so
+faint weights leave the landscape readable and strong ones stand out. Each map's colour scale
+ends at the largest weight outside the query's own patch (the residual path makes that patch
+dominate the rollout, which would wash everything else out); the query patch is outlined.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.patches import Rectangle
+
+from terralearn.attention.maps import AttentionMaps
+from terralearn.viz._figure import DEFAULT_DPI, new_figure, save_figure
+from terralearn.viz.colors import class_colormap, nodata_handle
+
+COLUMNS = 3
+PANEL_INCHES = 3.6
+HEAT_CMAP = "inferno"
+QUERY_COLOR = "#00e5ff"  # cyan: visible on the heat colours and on vegetation
+
+
+def heat_overlay(rgb: np.ndarray, values: np.ndarray, vmax: float, cmap: str = HEAT_CMAP):
+    """Blend a heat map over a dimmed grey image: ``(1 - a) grey + a cmap(v)``, ``a ~ sqrt(v)``.
+
+    Args:
+        rgb: ``(H, W, 3)`` image in [0, 1].
+        values: ``(H, W)`` non-negative weights.
+        vmax: weight drawn at full colour and opacity.
+
+    Returns:
+        ``(H, W, 3)`` float array in [0, 1].
+    """
+    grey = rgb.mean(axis=-1, keepdims=True)
+    base = 0.15 + 0.5 * grey  # dimmed, so the bright end of the colormap stands out
+    t = np.clip(values / max(vmax, 1e-12), 0.0, 1.0)
+    colour = colormaps[cmap](t)[..., :3]
+    alpha = 0.85 * np.sqrt(t)[..., None]
+    return np.clip((1 - alpha) * base + alpha * colour, 0.0, 1.0)
+
+
+def display_max(values: np.ndarray, query: tuple[int, int], patch: int) -> float:
+    """Largest weight outside the query's patch (the whole maximum when nothing else is left)."""
+    masked = values.astype(np.float64).copy()
+    r0, c0 = query[0] // patch * patch, query[1] // patch * patch
+    masked[r0 : r0 + patch, c0 : c0 + patch] = -np.inf
+    top = float(masked.max()) if np.isfinite(masked).any() else -np.inf
+    return top if top > 0 else float(values.max())
+
+
+def _mark_query(ax, maps: AttentionMaps) -> None:
+    p = maps.patch_size
+    r0, c0 = maps.query[0] // p * p, maps.query[1] // p * p
+    ax.add_patch(
+        Rectangle((c0 - 0.5, r0 - 0.5), p, p, fill=False, edgecolor=QUERY_COLOR, linewidth=1.4)
+    )
+    ax.plot(maps.query[1], maps.query[0], marker="+", color=QUERY_COLOR, markersize=9, mew=1.4)
+
+
+def _heat_panel(fig, ax, maps: AttentionMaps, values: np.ndarray, title: str) -> None:
+    vmax = display_max(values, maps.query, maps.patch_size)
+    ax.imshow(heat_overlay(maps.rgb, values, vmax), interpolation="nearest")
+    _mark_query(ax, maps)
+    ax.set_title(title, fontsize=9)
+    mappable = ScalarMappable(Normalize(0, vmax), colormaps[HEAT_CMAP])
+    bar = fig.colorbar(mappable, ax=ax, shrink=0.8, pad=0.02)
+    bar.ax.tick_params(labelsize=7)
+    bar.set_label("weight per patch", fontsize=7)
+
+
+def plot_attention(
+    maps: AttentionMaps, out: str | os.PathLike, title: str | None = None, dpi: int = DEFAULT_DPI
+) -> Path:
+    """Draw :class:`~terralearn.attention.maps.AttentionMaps` (see the module docstring).
+
+    Args:
+        maps: the arrays from :func:`terralearn.attention.attention_maps`.
+        out: output image path (PNG unless the suffix says otherwise), written atomically.
+        title: figure title (default: model, query point and window).
+        dpi: resolution.
+
+    Returns:
+        ``out``.
+    """
+    heads = len(maps.heads)
+    rows = 1 + math.ceil(heads / COLUMNS)
+    h, w = maps.rollout.shape
+    aspect = float(np.clip(h / max(w, 1), 0.4, 1.6))
+    fig = new_figure(COLUMNS * PANEL_INCHES + 0.6, rows * PANEL_INCHES * aspect + 0.7)
+    axes = fig.subplots(rows, COLUMNS, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    if title is None:
+        x, y = maps.map_xy(*maps.query)
+        title = (
+            f"{maps.model}: attention of the patch at x {x:.1f}, y {y:.1f} "
+            f"(pixel column {maps.point[1]}, row {maps.point[0]}); "
+            f"{w} x {h} px window, {maps.patch_size} px patches"
+        )
+    fig.suptitle(title, fontsize=10)
+
+    ax = axes[0, 0]
+    ax.imshow(maps.rgb, interpolation="nearest")
+    _mark_query(ax, maps)
+    ax.set_title("image and query patch", fontsize=9)
+
+    ax = axes[0, 1]
+    cmap, norm, handles = class_colormap(maps.classes)
+    labels = np.ma.masked_less(maps.prediction, 0)
+    ax.imshow(labels, cmap=cmap, norm=norm, interpolation="nearest")
+    _mark_query(ax, maps)
+    ax.set_title("predicted classes", fontsize=9)
+    if np.ma.getmaskarray(labels).any():
+        handles = [*handles, nodata_handle()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+              frameon=False, borderaxespad=0)  # fmt: skip
+
+    _heat_panel(
+        fig, axes[0, 2], maps, maps.rollout,
+        f"rollout over all blocks ({maps.head_fusion} of heads)",
+    )  # fmt: skip
+    for i, values in enumerate(maps.heads):
+        ax = axes[1 + i // COLUMNS, i % COLUMNS]
+        _heat_panel(fig, ax, maps, values, f"last block, head {i + 1}")
+    return save_figure(fig, out, dpi)
