@@ -99,7 +99,7 @@ def test_sigkill_leaves_no_output_and_a_rerun_completes(run_dir, tmp_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         # wait until rows are being written (the staging file exists), then kill
         while not list(tmp_path.glob(".big_out.tif.tmp-*.stage.tif")):
             assert proc.poll() is None, "predict ended before it could be killed"

@@ -10,7 +10,6 @@ from terralearn.errors import ConfigError
 from terralearn.models import create_model, list_models, model_info, receptive_field
 from terralearn.models.registry import register_model
 
-
 # models mapping images to per-pixel logits (graph models take graphs, tested elsewhere)
 RASTER_MODELS = [m for m in list_models() if model_info(m)["family"] != "graph"]
 

@@ -144,7 +144,7 @@ def test_resume_with_a_different_config_is_refused(tmp_path, tiny_store):
     assert "was trained with a different config (lr: 0.001 -> 0.01)" in result.output
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""

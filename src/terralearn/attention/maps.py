@@ -280,20 +280,19 @@ def write_attention_geotiff(
     names = ["rollout"] + [f"head_{i + 1}" for i in range(len(maps.heads))]
     count, height, width = stack.shape
     path = Path(path)
-    with atomic_output(path, overwrite) as tmp:
-        with rasterio.open(
-            tmp, "w", driver="GTiff", height=height, width=width, count=count,
-            dtype="float32", crs=maps.crs, transform=maps.transform, compress="deflate",
-        ) as dst:  # fmt: skip
-            dst.write(stack)
-            for i, name in enumerate(names, start=1):
-                dst.set_band_description(i, name)
-            dst.update_tags(
-                model=maps.model,
-                query_row=maps.point[0],
-                query_col=maps.point[1],
-                window=",".join(map(str, maps.window)),
-                patch_size=maps.patch_size,
-                head_fusion=maps.head_fusion,
-            )
+    with atomic_output(path, overwrite) as tmp, rasterio.open(
+        tmp, "w", driver="GTiff", height=height, width=width, count=count,
+        dtype="float32", crs=maps.crs, transform=maps.transform, compress="deflate",
+    ) as dst:  # fmt: skip
+        dst.write(stack)
+        for i, name in enumerate(names, start=1):
+            dst.set_band_description(i, name)
+        dst.update_tags(
+            model=maps.model,
+            query_row=maps.point[0],
+            query_col=maps.point[1],
+            window=",".join(map(str, maps.window)),
+            patch_size=maps.patch_size,
+            head_fusion=maps.head_fusion,
+        )
     return path

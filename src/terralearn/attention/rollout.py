@@ -32,9 +32,7 @@ def _check(attentions: Sequence[Tensor], head_fusion: str, residual: float) -> N
     if not attentions:
         raise ConfigError("attention rollout needs the attention of at least one block")
     if head_fusion not in ("mean", "max", "min"):
-        raise ConfigError(
-            f"head fusion must be one of 'mean', 'max', 'min', got {head_fusion!r}"
-        )
+        raise ConfigError(f"head fusion must be one of 'mean', 'max', 'min', got {head_fusion!r}")
     if not 0 <= residual <= 1:
         raise ConfigError(f"the residual share must lie in [0, 1], got {residual!r}")
     shapes = {tuple(a.shape[-2:]) for a in attentions}
@@ -42,7 +40,9 @@ def _check(attentions: Sequence[Tensor], head_fusion: str, residual: float) -> N
         raise ConfigError(f"attention maps must be square and alike, got shapes {sorted(shapes)}")
 
 
-def fuse_heads(attention: Tensor, head_fusion: HeadFusion = "mean", residual: float = 0.5) -> Tensor:
+def fuse_heads(
+    attention: Tensor, head_fusion: HeadFusion = "mean", residual: float = 0.5
+) -> Tensor:
     """One block's flow matrix ``Â = (1 - r) fuse(A) + r I`` with rows summing to 1.
 
     Args:

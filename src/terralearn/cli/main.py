@@ -24,9 +24,11 @@ COMMANDS: dict[str, str] = {
     "evaluate": "terralearn.cli.evaluate:evaluate",
     "models": "terralearn.cli.models:models",
     "demo": "terralearn.cli.demo:demo",
+    "graph": "terralearn.cli.graph:graph",
     "attention": "terralearn.cli.attention:attention",
     "export": "terralearn.cli.export:export",
     "ee": "terralearn.cli.ee:ee",
+    "export-model": "terralearn.cli.export_model:export_model",
 }
 
 

@@ -40,7 +40,9 @@ class IDW:
         self.xy_ = np.asarray(xy, dtype=np.float64)
         self.y_ = np.asarray(y)
         self.tree_ = cKDTree(self.xy_)
-        self.num_classes_ = int(num_classes or (self.y_.max() + 1 if self.task != "regression" else 1))
+        self.num_classes_ = int(
+            num_classes or (self.y_.max() + 1 if self.task != "regression" else 1)
+        )
         return self
 
     def predict(self, xy: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
@@ -55,7 +57,11 @@ class IDW:
         if self.task == "regression":
             return (weights * self.y_[idx]).sum(axis=1) / weights.sum(axis=1)
         votes = np.zeros((len(xy), self.num_classes_))
-        np.add.at(votes, (np.repeat(np.arange(len(xy)), k), self.y_[idx].ravel().astype(int)), weights.ravel())
+        np.add.at(
+            votes,
+            (np.repeat(np.arange(len(xy)), k), self.y_[idx].ravel().astype(int)),
+            weights.ravel(),
+        )
         return votes.argmax(axis=1)
 
 
@@ -104,21 +110,27 @@ class Kriging:
             z, _ = self.model_.execute("points", xy[:, 0], xy[:, 1], backend="vectorized")
         else:
             n = min(self.n_closest, len(self.model_.X_ORIG))
-            z, _ = self.model_.execute("points", xy[:, 0], xy[:, 1], backend="C", n_closest_points=n)
+            z, _ = self.model_.execute(
+                "points", xy[:, 0], xy[:, 1], backend="C", n_closest_points=n
+            )
         return np.asarray(z, dtype=np.float64)
 
 
 class RandomForest:
     """scikit-learn random forest on ``[x, y, features]``."""
 
-    def __init__(self, task: Task = "regression", n_estimators: int = 100, n_jobs: int = -1, seed: int = 0):
+    def __init__(
+        self, task: Task = "regression", n_estimators: int = 100, n_jobs: int = -1, seed: int = 0
+    ):
         self.task, self.n_estimators, self.n_jobs, self.seed = task, n_estimators, n_jobs, seed
 
     def fit(self, xy: np.ndarray, features: np.ndarray | None, y: np.ndarray, num_classes=None):
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         cls = RandomForestRegressor if self.task == "regression" else RandomForestClassifier
-        self.model_ = cls(n_estimators=self.n_estimators, n_jobs=self.n_jobs, random_state=self.seed)
+        self.model_ = cls(
+            n_estimators=self.n_estimators, n_jobs=self.n_jobs, random_state=self.seed
+        )
         self.model_.fit(np.column_stack([xy, _features(features, len(xy))]), y)
         return self
 
@@ -141,7 +153,5 @@ def make_estimator(name: str, task: Task = "regression", **options: Any):
 
         return GraphLearner(model=name, task=task, **options)
     if name not in BASELINES:
-        raise ConfigError(
-            f"unknown method {name!r}; choose from {', '.join((*GNNS, *BASELINES))}"
-        )
+        raise ConfigError(f"unknown method {name!r}; choose from {', '.join((*GNNS, *BASELINES))}")
     return BASELINES[name](task=task, **options)

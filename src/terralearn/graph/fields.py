@@ -12,9 +12,7 @@ import numpy as np
 from terralearn.graph.points import PointSet
 
 
-def gaussian_random_field(
-    size: int = 512, length_scale: float = 32.0, seed: int = 0
-) -> np.ndarray:
+def gaussian_random_field(size: int = 512, length_scale: float = 32.0, seed: int = 0) -> np.ndarray:
     """A ``(size, size)`` zero-mean, unit-variance Gaussian random field.
 
     Covariance ``C(r) = exp(-r^2 / (2 l^2))`` with ``l = length_scale`` pixels.

@@ -139,7 +139,7 @@ class GraphLearner:
         if self.task == "regression":
             values = ((y - self.scaling_.y_mean) / self.scaling_.y_std)[:, None]
         else:
-            values = np.zeros((n, self.num_classes_))
+            values = np.zeros((len(y), self.num_classes_))
             values[np.arange(len(y)), y.astype(np.int64)] = 1.0
         values = np.concatenate([values, np.zeros((n - len(y), values.shape[1]))])
         values[~observed] = 0.0
@@ -235,7 +235,7 @@ class GraphLearner:
             schedule.step()
             self.history_.append(loss.item())
             if progress is not None:
-                progress(epoch, float(loss))
+                progress(epoch, self.history_[-1])
         net.eval()
         self.net_ = net
         self.in_channels_ = in_channels
@@ -267,10 +267,26 @@ class GraphLearner:
         need = self.graph.k + 1 if self.graph.kind == "knn" else 2
         if observed.sum() < need or observed.all():
             observed = np.ones(n, dtype=bool)
-            observed[rng.choice(n, max(1, min(n - need, int(self.mask_rate * n))), replace=False)] = False
+            observed[
+                rng.choice(n, max(1, min(n - need, int(self.mask_rate * n))), replace=False)
+            ] = False
         return observed
 
     # -------------------------------------------------------------- prediction
+    def observe(self, xy: np.ndarray, features: np.ndarray | None, y: np.ndarray) -> GraphLearner:
+        """Replace the observations predictions are made from (weights unchanged).
+
+        A model trained on a training split then predicts from every available point.
+        """
+        xy = np.asarray(xy, dtype=np.float64)
+        self.observed_xy_ = xy
+        self.observed_features_ = (
+            np.empty((len(xy), 0)) if features is None else np.asarray(features, np.float64)
+        )
+        self.observed_y_ = np.asarray(y, dtype=np.float64)
+        self.tree_ = cKDTree(xy)
+        return self
+
     def _query_edges(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(source, query index)`` edges from observed points to each query point."""
         spec, obs = self.graph, self.observed_xy_
@@ -314,10 +330,13 @@ class GraphLearner:
             )
             observed = np.r_[np.ones(n_obs, bool), np.zeros(len(query), bool)]
             pos, feats = self._inputs(
-                all_xy, np.concatenate([self.observed_features_, features[start : start + len(query)]])
+                all_xy,
+                np.concatenate([self.observed_features_, features[start : start + len(query)]]),
             )
             with torch.no_grad():
-                out = self._forward(self.net_, self._values(self.observed_y_, observed), feats, pos, edges)
+                out = self._forward(
+                    self.net_, self._values(self.observed_y_, observed), feats, pos, edges
+                )
             outputs.append(out[n_obs:].numpy().astype(np.float64))
         return np.concatenate(outputs) if outputs else np.empty((0, self.num_classes_))
 
@@ -353,9 +372,9 @@ class GraphLearner:
             "scaling": asdict(self.scaling_),
         }
         tensors = {f"net.{k}": v for k, v in self.net_.state_dict().items()}
-        tensors["observed.xy"] = torch.from_numpy(self.observed_xy_)
-        tensors["observed.features"] = torch.from_numpy(self.observed_features_)
-        tensors["observed.y"] = torch.from_numpy(self.observed_y_)
+        tensors["observed.xy"] = torch.from_numpy(np.array(self.observed_xy_))
+        tensors["observed.features"] = torch.from_numpy(np.array(self.observed_features_))
+        tensors["observed.y"] = torch.from_numpy(np.array(self.observed_y_))
         return meta, tensors
 
     @classmethod
@@ -364,11 +383,15 @@ class GraphLearner:
         from terralearn.models import create_model
 
         keys = ("model", "task", "graph", "epochs", "lr", "weight_decay", "mask_rate")
-        learner = cls(**{k: meta[k] for k in keys}, model_kwargs=meta["model_kwargs"], seed=meta["seed"])
+        learner = cls(
+            **{k: meta[k] for k in keys}, model_kwargs=meta["model_kwargs"], seed=meta["seed"]
+        )
         learner.num_classes_ = meta["num_classes"]
         learner.in_channels_ = meta["in_channels"]
         learner.scaling_ = Scaling(**meta["scaling"])
-        net = create_model(learner.model, learner.in_channels_, learner.num_classes_, **learner.model_kwargs)
+        net = create_model(
+            learner.model, learner.in_channels_, learner.num_classes_, **learner.model_kwargs
+        )
         net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         net.eval()
         learner.net_ = net

@@ -271,7 +271,10 @@ def merge_duplicates(points: PointSet) -> PointSet:
     first = order[np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]]
     n = len(counts)
     features = np.stack(
-        [np.bincount(group, points.features[:, j], n) / counts for j in range(points.features.shape[1])],
+        [
+            np.bincount(group, points.features[:, j], n) / counts
+            for j in range(points.features.shape[1])
+        ],
         axis=1,
     ).reshape(n, -1)
     target = None

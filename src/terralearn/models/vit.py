@@ -247,7 +247,8 @@ class ViTDecoder(nn.Module):
             proj(norm(t)) for t, norm, proj in zip(levels, self.norms, self.projs, strict=True)
         )
         x = F.gelu(fused.transpose(1, 2).reshape(fused.shape[0], -1, *grid))
-        for stage, skip in zip(self.stages, reversed(skips or [None] * len(self.stages))):
+        coarse_first = list(reversed(skips)) if skips else [None] * len(self.stages)
+        for stage, skip in zip(self.stages, coarse_first, strict=True):
             x = stage(x, skip)
         return x
 

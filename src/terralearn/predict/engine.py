@@ -49,14 +49,15 @@ def read_row_bands(image, layout: TileLayout, fill: list[float] | tuple) -> Iter
         layout: the tiles.
         fill: per-band value written over nodata pixels before prediction.
     """
-    from terralearn.io import valid_mask
-
     fill_arr = np.asarray(fill, dtype=np.float32)[:, None]
+    nodata = image.rio.nodata  # once: a ``.rio`` accessor on each band would make a reference
+    # cycle holding the band's pixels until the garbage collector runs (memory grew with width)
     th, tw = layout.tile_h, layout.tile_w
     for r, y0 in enumerate(layout.row_starts):
-        band = image.isel(y=slice(y0, y0 + th)).load()
-        valid = np.asarray(valid_mask(band).values, dtype=bool)
-        data = np.array(band.values, dtype=np.float32)  # a copy: never fill the caller's array
+        raw = np.asarray(image.isel(y=slice(y0, y0 + th)).values)
+        valid = valid_pixels(raw, nodata)
+        data = np.array(raw, dtype=np.float32)  # a copy: never fill the caller's array
+        del raw
         if not valid.all():
             data[:, ~valid] = fill_arr
         tiles = [
@@ -65,6 +66,19 @@ def read_row_bands(image, layout: TileLayout, fill: list[float] | tuple) -> Iter
             if valid[:, x0 : x0 + tw].any()  # an all-nodata tile stays nodata: skip the network
         ]
         yield RowBand(r, y0, valid, tiles)
+
+
+def valid_pixels(raw: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``(h, W)`` True where every band is valid: not ``nodata`` and not NaN.
+
+    The numpy form of :func:`terralearn.io.valid_mask` for one band of rows.
+    """
+    valid = np.ones(raw.shape[1:], dtype=bool)
+    if raw.dtype.kind in "fc":
+        valid &= ~np.isnan(raw).any(axis=0)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        valid &= ~(raw == nodata).any(axis=0)
+    return valid
 
 
 def run_local(
