@@ -76,7 +76,11 @@ def ensure_run(model: str, epochs: int) -> Path:
     from terralearn.store import PrepareConfig, prepare
 
     print(f"training {run} ({model}, {epochs} epochs) ...", flush=True)
-    image, labels, store = WORK / "train_1024.tif", WORK / "train_1024_labels.tif", WORK / "store_1024_64"
+    image, labels, store = (
+        WORK / "train_1024.tif",
+        WORK / "train_1024_labels.tif",
+        WORK / "store_1024_64",
+    )
     if not image.exists():
         make_scene(image, labels, size=(1024, 1024), seed=1, overwrite=True, progress=False)
     if not (store / "index.parquet").exists() and not store.exists():
@@ -280,7 +284,12 @@ def count_differences(a: Path, b: Path) -> tuple[int, int]:
 
     diff = total = 0
     with rasterio.open(a) as da, rasterio.open(b) as db:
-        if (da.height, da.width, da.crs, da.transform) != (db.height, db.width, db.crs, db.transform):
+        if (da.height, da.width, da.crs, da.transform) != (
+            db.height,
+            db.width,
+            db.crs,
+            db.transform,
+        ):
             return -1, da.height * da.width
         for y0 in range(0, da.height, 1024):
             w = Window(0, y0, da.width, min(1024, da.height - y0))
@@ -348,7 +357,9 @@ def report(results: list[SizeResult], dask: dict | None, args, run: Path) -> Non
     if extra:
         big = results[-1]
         print(f"\noverlap cost by tile size on {big.size} px (forward only, 1 pass, same overlap)")
-        print(f"{'tile':>6} {'tiles':>6} {'fwd s':>8} {'once s':>8} {'overlap cost':>12} {'px forwarded':>13}")
+        print(
+            f"{'tile':>6} {'tiles':>6} {'fwd s':>8} {'once s':>8} {'overlap cost':>12} {'px forwarded':>13}"
+        )
         for key in ["overlap", *extra]:
             f = big.forward[key]
             o = big.forward[key.replace("overlap", "once")]
@@ -415,11 +426,16 @@ def main() -> None:
         res = SizeResult(size)
         n = args.repeats if size <= args.repeat_max_size else 1
         for i in range(n):
-            print(f"{size}: terralearn predict, run {i + 1}/{n} (load {loadavg():.1f}) ...", flush=True)
+            print(
+                f"{size}: terralearn predict, run {i + 1}/{n} (load {loadavg():.1f}) ...",
+                flush=True,
+            )
             r = predict_cli(
                 run, image, OUT / f"pred_{size}.tif", args.tile_size, args.overlap, args.batch_size
             )
-            print(f"  {r.seconds:.1f} s, cpu {r.cpu:.0f} s, rss {fmt_gb(r.rss_main)} GB", flush=True)
+            print(
+                f"  {r.seconds:.1f} s, cpu {r.cpu:.0f} s, rss {fmt_gb(r.rss_main)} GB", flush=True
+            )
             res.e2e.append(r)
         extra = ()
         if size == sizes[-1] and not args.skip_tile_table and res.e2e[0].tile_size != 512:

@@ -43,6 +43,10 @@ _EXPORTS: dict[str, str] = {
     "attention_rollout": "terralearn.attention",
     "plot_attention": "terralearn.viz.attention",
     "export_store": "terralearn.io.export",
+    "read_points": "terralearn.graph",
+    "knn_graph": "terralearn.graph",
+    "GraphLearner": "terralearn.graph",
+    "cross_validate": "terralearn.graph",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

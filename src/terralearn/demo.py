@@ -29,7 +29,7 @@ class DemoPlan:
     chip_size: int
     model: str
     epochs: int
-    max_minutes: float
+    max_minutes: float | None  # a safety stop; the epoch count, not the clock, sets the result
     batch_size: int
     lr: float
     block_chips: int = 4  # split block side, in chips

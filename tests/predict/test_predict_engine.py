@@ -1,4 +1,4 @@
-"""The streamed loop: exactness against whole-image prediction, seamless blending, TTA, rows."""
+"""The streamed loop: exactness against whole-image prediction, seamless blending, TTA, windows."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from predict_helpers import as_dataarray, make_task, smooth_scene
 
 from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.models import create_model
-from terralearn.predict import TileLayout, load_predictor, predict_array
-from terralearn.predict.engine import RowAccumulator, class_map, entropy, iter_predictions
+from terralearn.predict import TileLayout, engine, load_predictor, predict_array
+from terralearn.predict.engine import class_map, entropy, iter_predictions
 
 
 @pytest.fixture(scope="module")
@@ -100,24 +100,89 @@ def test_tta_is_the_mean_of_the_eight_d4_predictions(task):
     assert np.abs(plain - got).max() > 1e-4  # an untrained U-Net is not D4-invariant
 
 
-def test_rows_are_streamed_in_tile_row_spans(task):
-    data = smooth_scene(300, 100)
+def test_windows_tile_the_image_row_by_row(task, monkeypatch):
+    monkeypatch.setattr(engine, "BLOCK_PX", 100)  # blocks of 3 tiles (stride 48, batch 3)
+    data = smooth_scene(300, 250)
     data[:, 40:60, :] = np.nan  # a band of invalid rows
-    layout = TileLayout(300, 100, 64, 16, "smooth")
-    spans = []
-    for y0, probabilities, valid in iter_predictions(
+    layout = TileLayout(300, 250, 64, 16, "smooth")
+    seen = np.zeros((300, 250), int)
+    windows = []
+    for y0, x0, probabilities, valid in iter_predictions(
         load_predictor(task), as_dataarray(data), layout, batch_size=3
     ):
-        spans.append((y0, y0 + probabilities.shape[1]))
-        assert probabilities.shape[0] == 3 and probabilities.shape[1] <= layout.tile_h
-        assert valid.shape == probabilities.shape[1:]
-        ys = np.arange(*spans[-1])
+        h, w = valid.shape
+        windows.append((y0, x0, h, w))
+        assert probabilities.shape == (3, h, w)
+        seen[y0 : y0 + h, x0 : x0 + w] += 1
+        ys = np.arange(y0, y0 + h)
         assert (valid == ~((ys >= 40) & (ys < 60))[:, None]).all()
         np.testing.assert_allclose(np.nansum(probabilities, axis=0)[valid], 1.0, atol=1e-5)
         assert np.isnan(probabilities[:, ~valid]).all()
-    assert spans[0][0] == 0 and spans[-1][1] == 300
+    assert (seen == 1).all()  # every pixel exactly once
+    # rows of windows: tile-row spans, each cut at the starts of blocks of 3 tiles
+    assert sorted({(y0, h) for y0, _, h, _ in windows}) == [
+        (s, e - s) for s, e in pairwise([*layout.row_starts, 300])
+    ]
+    assert sorted({x0 for _, x0, _, _ in windows}) == layout.col_starts[::3]
+    assert windows == sorted(windows)  # top to bottom, left to right
     assert np.isnan(data[:, 40:60]).all()  # the caller's array is left alone
-    assert all(a[1] == b[0] for a, b in pairwise(spans))
+
+
+def _brute_force(predictor, data: np.ndarray, layout: TileLayout) -> np.ndarray:
+    """Every tile predicted alone and blended into whole-image sums (no streaming)."""
+    k = len(predictor.classes)
+    total = np.zeros((k, layout.height, layout.width), np.float64)
+    weight = np.zeros((layout.height, layout.width), np.float64)
+    wy, wx = layout.row_weights(), layout.col_weights()
+    th, tw = layout.tile_h, layout.tile_w
+    fill = np.asarray(engine.fill_values(predictor, data.shape[0]), np.float32)[:, None, None]
+    filled = np.where(np.isnan(data).any(axis=0), fill, data)
+    for r, y0 in enumerate(layout.row_starts):
+        for c, x0 in enumerate(layout.col_starts):
+            tile = data[:, y0 : y0 + th, x0 : x0 + tw]
+            if np.isnan(tile).all(axis=0).all():
+                continue  # all-nodata tiles are skipped
+            p = predictor(filled[None, :, y0 : y0 + th, x0 : x0 + tw])[0]
+            w = wy[r][:, None] * wx[c][None, :]
+            total[:, y0 : y0 + th, x0 : x0 + tw] += p * w
+            weight[y0 : y0 + th, x0 : x0 + tw] += w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / weight
+    out[:, np.isnan(data).any(axis=0) | (weight == 0)] = np.nan
+    return out
+
+
+@pytest.mark.parametrize(
+    ("tile", "overlap", "block_px", "blend"),
+    [
+        (64, 16, 1, "smooth"),  # one tile per block
+        (64, 16, 100, "smooth"),  # blocks of 3 tiles, a short last block
+        (64, 40, 30, "smooth"),  # overlap above half a tile: three tiles share pixels
+        (64, 40, 10_000, "constant"),  # one block per tile row
+        (96, 0, 1, "constant"),  # no overlap
+    ],
+)
+def test_streamed_blending_equals_whole_image_sums(
+    task, monkeypatch, tile, overlap, block_px, blend
+):
+    monkeypatch.setattr(engine, "BLOCK_PX", block_px)
+    data = smooth_scene(230, 270)
+    data[:, :70, :80] = np.nan  # all-nodata tiles (skipped) next to partly valid ones
+    layout = TileLayout(230, 270, tile, overlap, blend)
+    predictor = load_predictor(task)
+    got = np.full((3, 230, 270), -1.0, np.float32)
+    for y0, x0, p, _ in iter_predictions(predictor, as_dataarray(data), layout, batch_size=1):
+        got[:, y0 : y0 + p.shape[1], x0 : x0 + p.shape[2]] = p
+    expected = _brute_force(predictor, data, layout)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_blocks_are_a_few_thousand_columns_of_whole_batches():
+    layout = TileLayout(16_384, 16_384, 256, 64)  # stride 192: 22 tiles cover 4096 columns
+    assert engine.tiles_per_block(layout, 8) == 24
+    assert engine.tiles_per_block(layout, 1) == 22
+    assert engine.tiles_per_block(TileLayout(100, 100, 64, 0), 8) == 64
 
 
 def test_nodata_does_not_leak_into_neighbours(task):
@@ -128,17 +193,18 @@ def test_nodata_does_not_leak_into_neighbours(task):
     assert np.isnan(p[:, 30, 30]).all() and np.isnan(p).sum() == 3
 
 
-def test_accumulator_keeps_one_band_of_rows():
-    layout = TileLayout(10_000, 50, 32, 8, "constant")
-    acc = RowAccumulator(layout, 4)
-    assert acc.sum.shape == (4, 32, 50) and acc.weight.shape == (32, 50)
-    acc.add(0, 0, 0, np.ones((4, 32, 32), np.float32))
-    total, weight = acc.pop(24)
-    # columns: tiles at 0 and 18 share 14 pixels, cut after column 25; rows: cut after row 28
-    assert total.shape == (4, 24, 50) and weight[:, :25].min() == 1 and weight[:, 25:].max() == 0
+def test_blender_keeps_only_the_overlap_rows_across_the_width():
+    layout = TileLayout(10_000, 50, 32, 8, "constant")  # 2 tiles a row: starts 0, 18
+    blender = engine.Blender(layout, 4)
+    block = engine.Block(0, 0, 2, 0, 0, np.ones((32, 50), bool), [(0, 0, None), (1, 18, None)])
+    y0, x0, total, weight = blender.add(block, [np.ones((4, 32, 32), np.float32)] * 2)
+    # rows 0-23 finished (the next tile row starts at 24); constant blending cuts at 25 and 28
+    assert (y0, x0, total.shape) == (0, 0, (4, 24, 50))
+    np.testing.assert_array_equal(weight, 1.0)
     np.testing.assert_array_equal(total[0], weight)
-    assert acc.weight[:4, :25].min() == 1 and acc.weight[:4, 25:].max() == 0
-    assert acc.weight[4:].max() == 0 and acc.sum[:, 4:].max() == 0
+    below_sum, below_weight = blender._below
+    assert below_sum.shape == (4, 8, 50)  # the overlap rows only
+    assert below_weight[:4].min() == 1 and below_weight[4:].max() == 0
 
 
 def test_class_map_and_entropy():

@@ -31,7 +31,7 @@ def make_maps(heads: int = 3, size: int = 32, patch: int = 8) -> AttentionMaps:
 
 def test_heat_overlay_blends_colour_and_opacity_with_the_weight() -> None:
     rgb = np.full((1, 3, 3), 0.6)
-    out = heat_overlay(rgb, np.array([[0.0, 0.25, 2.0]]), vmax=1.0)
+    out = heat_overlay(rgb, np.array([[1.0, 1.75, 5.0]]), vmin=1.0, vmax=4.0)
     base = 0.15 + 0.5 * 0.6
     assert np.allclose(out[0, 0], base)  # no weight: the dimmed grey image
     colour = np.array(colormaps[HEAT_CMAP](1.0)[:3])

@@ -233,7 +233,9 @@ def _predict_points(loaded, points, output, x_col, y_col, crs, overwrite) -> Pat
 
             if not has_geometry:
                 table = gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(*pts.xy.T), crs=pts.crs)
-            table.to_file(tmp, driver="GPKG" if suffix == ".gpkg" else "GeoJSON")
+            # the layer is named after the final file, not the temporary one
+            driver = "GPKG" if suffix == ".gpkg" else "GeoJSON"
+            table.to_file(tmp, driver=driver, layer=output.stem if driver == "GPKG" else None)
     return output
 
 

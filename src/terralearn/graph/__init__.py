@@ -1,0 +1,46 @@
+"""Graphs over irregularly spaced data: points I/O, graph construction, GNNs, baselines.
+
+- :mod:`~terralearn.graph.points`: read CSV / GeoPackage / GeoJSON / GeoParquet points.
+- :mod:`~terralearn.graph.build`: kNN, radius and Delaunay graphs, Gaussian edge weights.
+- :mod:`~terralearn.graph.models`: GCN / GraphSAGE / GAT layers (registered as ``gcn``, ``sage``,
+  ``gat`` in :mod:`terralearn.models`).
+- :mod:`~terralearn.graph.learner`: masked-target GNN training for interpolation / classification.
+- :mod:`~terralearn.graph.baselines`: IDW, ordinary kriging, random forest.
+- :mod:`~terralearn.graph.validation`: spatial block cross-validation of all of them.
+- :mod:`~terralearn.graph.grid`: prediction to a GeoTIFF grid; :mod:`~terralearn.graph.runs`:
+  run folders; :mod:`~terralearn.graph.segments`: SLIC superpixels and region adjacency.
+
+PyTorch Geometric (slow to import) loads only when a GNN is built.
+"""
+
+from terralearn.graph.baselines import IDW, Kriging, RandomForest, make_estimator
+from terralearn.graph.build import (
+    Graph,
+    GraphSpec,
+    build_graph,
+    delaunay_graph,
+    gaussian_weights,
+    knn_graph,
+    radius_graph,
+)
+from terralearn.graph.learner import GraphLearner
+from terralearn.graph.points import PointSet, read_points
+from terralearn.graph.validation import cross_validate
+
+__all__ = [
+    "IDW",
+    "Graph",
+    "GraphLearner",
+    "GraphSpec",
+    "Kriging",
+    "PointSet",
+    "RandomForest",
+    "build_graph",
+    "cross_validate",
+    "delaunay_graph",
+    "gaussian_weights",
+    "knn_graph",
+    "make_estimator",
+    "radius_graph",
+    "read_points",
+]

@@ -127,7 +127,9 @@ def knn_neighbors(
         return dist.reshape(-1, k), idx.reshape(-1, k)
     dist, idx = tree.query(xy, k=k + 1, workers=workers)
     n = len(xy)
-    # drop each point's own column; with duplicates it may not come first, or not at all
+    if (idx[:, 0] == np.arange(n)).all():  # the usual case: each point finds itself first
+        return dist[:, 1:], idx[:, 1:]
+    # with duplicates a point may not come first among its equals, or not at all
     is_self = idx == np.arange(n)[:, None]
     is_self[~is_self.any(axis=1), -1] = True
     is_self &= np.cumsum(is_self, axis=1) == 1
@@ -137,8 +139,10 @@ def knn_neighbors(
 
 def _from_neighbors(dist: np.ndarray, idx: np.ndarray, num_nodes: int) -> Graph:
     m, k = idx.shape
-    targets = np.repeat(np.arange(m, dtype=np.int64), k)
-    edge_index = np.stack([idx.ravel().astype(np.int64), targets])
+    # filled in place: one pass over memory per row, no temporaries (this is the hot path)
+    edge_index = np.empty((2, m * k), dtype=np.int64)
+    edge_index[0].reshape(m, k)[:] = idx
+    edge_index[1].reshape(m, k)[:] = np.arange(m, dtype=np.int64)[:, None]
     return Graph(edge_index, dist.ravel(), num_nodes)
 
 

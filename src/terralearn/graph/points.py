@@ -270,13 +270,10 @@ def merge_duplicates(points: PointSet) -> PointSet:
     order = np.argsort(group, kind="stable")
     first = order[np.r_[0, np.flatnonzero(np.diff(group[order])) + 1]]
     n = len(counts)
-    features = np.stack(
-        [
-            np.bincount(group, points.features[:, j], n) / counts
-            for j in range(points.features.shape[1])
-        ],
-        axis=1,
-    ).reshape(n, -1)
+    n_feat = points.features.shape[1]
+    features = np.empty((n, n_feat))
+    for col in range(n_feat):
+        features[:, col] = np.bincount(group, points.features[:, col], n) / counts
     target = None
     if points.target is not None:
         if points.task == "regression":

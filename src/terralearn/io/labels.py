@@ -117,7 +117,8 @@ def open_labels(
         raise ConfigError(
             f"labels {path} have {meta.count} bands; a label raster needs one band of class ids"
         )
-    da = rioxarray.open_rasterio(path, chunks={"y": 1024, "x": 1024}).isel(band=0, drop=True)
+    # read once into one array (a dask read would concatenate chunks into a second copy)
+    da = rioxarray.open_rasterio(path, cache=False).isel(band=0, drop=True)
     da = da.rio.write_crs(meta.crs).rio.write_transform(meta.transform)
     if meta.nodata is not None:
         da = da.rio.write_nodata(meta.nodata, encoded=False)
@@ -152,8 +153,11 @@ def _on_grid(data: np.ndarray, like: xr.DataArray, source: str) -> xr.DataArray:
         data, dims=("y", "x"), coords={"y": like["y"].values, "x": like["x"].values}, name="labels"
     )
     out.attrs = {"source": source}
-    out = out.rio.write_crs(like.rio.crs).rio.write_transform(like.rio.transform())
-    return out.rio.write_nodata(IGNORE_INDEX, encoded=False)
+    # inplace: rioxarray's writers otherwise deep-copy the (possibly huge) label array each time
+    out.rio.write_crs(like.rio.crs, inplace=True)
+    out.rio.write_transform(like.rio.transform(), inplace=True)
+    out.rio.write_nodata(IGNORE_INDEX, encoded=False, inplace=True)
+    return out
 
 
 def _names_from_list(ids: Sequence[int], classes: Sequence[str], source: str) -> dict[int, str]:
@@ -273,8 +277,14 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
     if values.dtype.kind == "f":
         invalid |= np.isnan(values)
     if nodata is not None and not np.isnan(nodata):
-        invalid |= values == nodata
-    present = np.unique(values[~invalid])
+        if values.dtype.kind in "ui" and float(nodata).is_integer():
+            # compare in the raster's own type: a float nodata would upcast a float64 copy
+            info = np.iinfo(values.dtype)
+            if info.min <= nodata <= info.max:
+                invalid |= values == values.dtype.type(nodata)
+        else:
+            invalid |= values == nodata
+    present = _present_values(values, invalid)
     bad = present[(present != np.round(present)) | (present < 0) | (present >= IGNORE_INDEX)]
     if bad.size:
         raise ConfigError(
@@ -282,7 +292,10 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
             f"0..{IGNORE_INDEX - 1}: remap them, or if {bad[0]:g} means unlabelled declare it with "
             f"`rio edit-info --nodata {bad[0]:g} {source}`"
         )
-    data = np.where(invalid, IGNORE_INDEX, values).astype(np.uint8)
+    if values.dtype == np.uint8 and (nodata is None or nodata == IGNORE_INDEX):
+        data = values  # already in the label encoding: no copy
+    else:
+        data = np.where(invalid, IGNORE_INDEX, values).astype(np.uint8)
     ids = [int(v) for v in present]
     names = _raster_names(da.attrs.get("class_names"), ids, classes, source)
     same_grid = (
@@ -300,6 +313,15 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
         src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(IGNORE_INDEX)
         data = src.rio.reproject_match(like, resampling=Resampling.nearest).values
     return Labels(data=_on_grid(data, like, source), classes=names)
+
+
+def _present_values(values: np.ndarray, invalid: np.ndarray, rows: int = 256) -> np.ndarray:
+    """Distinct valid values, a band of rows at a time (no full-size temporary copies)."""
+    found: set = set()
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows][~invalid[start : start + rows]]
+        found.update(np.unique(block).tolist())
+    return np.array(sorted(found), dtype=values.dtype)
 
 
 def _raster_names(tag, ids: list[int], classes, source: str) -> dict[int, str]:

@@ -3,8 +3,11 @@
 Importing this package registers every shipped family (``unet``, ``vit``, ...).
 """
 
-from terralearn.models import gnn, unet  # noqa: F401  (register the GNN and U-Net variants)
-from terralearn.models import vit  # noqa: F401  (registers the ViT variants)
+from terralearn.models import (  # noqa: F401  (register the GNN and U-Net variants)
+    gnn,
+    unet,
+    vit,  # noqa: F401  (registers the ViT variants)
+)
 from terralearn.models.registry import (
     create_model,
     is_graph_model,

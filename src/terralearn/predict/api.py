@@ -117,8 +117,9 @@ def predict_array(
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend)
     out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
     with _read_env():
-        for y0, probabilities, _ in iter_predictions(predictor, da, layout, batch_size, tta):
-            out[:, y0 : y0 + probabilities.shape[1]] = probabilities
+        for y0, x0, probabilities, _ in iter_predictions(predictor, da, layout, batch_size, tta):
+            h, w = probabilities.shape[1:]
+            out[:, y0 : y0 + h, x0 : x0 + w] = probabilities
     names = [predictor.classes[i] for i in sorted(predictor.classes)]
     result = xr.DataArray(
         out, dims=("class", "y", "x"),
@@ -147,8 +148,9 @@ def predict_raster(
 ) -> PredictionResult:
     """Predict a raster of any size tile by tile and write a georeferenced class map.
 
-    Memory does not grow with the raster: tiles are read, predicted and blended one tile row at
-    a time and finished rows go straight to disk. Every output is written under a temporary
+    Memory does not grow with the raster: tiles are read, predicted and blended one block of
+    tiles (a tile row, a few thousand columns wide) at a time and finished windows go straight
+    to disk. Every output is written under a temporary
     name and renamed at the end, so an interrupted run leaves nothing at ``output``.
 
     Args:
@@ -224,13 +226,13 @@ def predict_raster(
             total = layout.height * layout.width
             with progress_bar(total, "predict", enabled=progress, unit="px") as bar:
                 done = 0
-                for y0, probs, valid in iter_predictions(
+                for y0, x0, probs, valid in iter_predictions(
                     predictor, da, layout, batch_size, tta, runner
                 ):
                     classes = class_map(probs, valid, CLASS_NODATA)
                     counts += np.bincount(classes.ravel(), minlength=256)
                     writer.write(
-                        y0, classes,
+                        y0, x0, classes,
                         probs if probabilities else None,
                         entropy(probs) if uncertainty else None,
                     )  # fmt: skip

@@ -2,8 +2,8 @@
 
 ``--dask local:N`` starts a :class:`distributed.LocalCluster` of ``N`` single-threaded worker
 processes; any other value is the address of a running scheduler (``tcp://host:8786``). The
-model is sent to every worker once; this process reads the tile rows, submits their batches
-a few rows ahead, and blends the results in tile order, so the output is the same as a
+model is sent to every worker once; this process reads the blocks of tiles, submits their
+batches a few blocks ahead, and blends the results in tile order, so the output is the same as a
 single-process run. ``distributed`` is imported only here, when asked for.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from terralearn.errors import ConfigError
-from terralearn.predict.engine import RowBand, RowResult
+from terralearn.predict.engine import Block, BlockResult
 from terralearn.predict.model import Predictor
 
 
@@ -95,29 +95,29 @@ def dask_runner(client: Any, ahead: int | None = None):
 
     Args:
         client: a ``distributed.Client``.
-        ahead: tile rows in flight at once (default: 2 per worker, at least 2).
+        ahead: blocks of tiles in flight at once (default: 2 per worker, at least 2).
     """
 
     def run(
-        predictor: Predictor, rows: Iterable[RowBand], batch_size: int, tta: bool
-    ) -> Iterator[RowResult]:
+        predictor: Predictor, blocks: Iterable[Block], batch_size: int, tta: bool
+    ) -> Iterator[BlockResult]:
         workers = max(len(client.scheduler_info().get("workers", {})), 1)
         depth = ahead or max(2, 2 * workers)
         model = client.scatter(predictor, broadcast=True, hash=False)
-        pending: deque[tuple[RowBand, list[Any]]] = deque()
+        pending: deque[tuple[Block, list[Any]]] = deque()
         try:
-            for row in rows:
+            for block in blocks:
                 futures = [
                     client.submit(
                         _predict_batch,
                         model,
-                        np.stack([t for _, _, t in row.tiles[i : i + batch_size]]),
+                        np.stack([t for _, _, t in block.tiles[i : i + batch_size]]),
                         tta,
                         pure=False,
                     )  # fmt: skip
-                    for i in range(0, len(row.tiles), batch_size)
+                    for i in range(0, len(block.tiles), batch_size)
                 ]
-                pending.append((row, futures))
+                pending.append((block, futures))
                 if len(pending) >= depth:
                     yield _collect(*pending.popleft())
             while pending:
@@ -130,8 +130,8 @@ def dask_runner(client: Any, ahead: int | None = None):
     return run
 
 
-def _collect(row: RowBand, futures: list[Any]) -> RowResult:
+def _collect(block: Block, futures: list[Any]) -> BlockResult:
     out: list[np.ndarray] = []
     for future in futures:
         out.extend(future.result())
-    return row, out
+    return block, out

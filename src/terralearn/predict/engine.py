@@ -1,17 +1,22 @@
-"""The streamed prediction loop: read a band of rows, predict its tiles, blend, emit rows.
+"""The streamed prediction loop: read a block of tiles, predict them, blend, emit windows.
 
-Memory stays bounded by one band of tile rows whatever the raster height:
+Memory is bounded by one block of tiles whatever the raster's height and (almost) width: a
+block is one tile row across a few thousand columns (:func:`tiles_per_block` tiles), so
 
-1. :func:`read_row_bands` reads rows ``[y0, y0 + tile)`` of the image (all columns, one tile
-   row), computes the valid mask, fills nodata with the training mean and cuts the tiles;
+1. :func:`read_blocks` reads the window under a block's tiles, computes the valid mask, fills
+   nodata with the training mean and cuts the tiles;
 2. a runner (:func:`run_local`, or Dask in :mod:`terralearn.predict.dask_`) predicts the tiles;
-3. :class:`RowAccumulator` adds each tile's probabilities times its blending weight into a
-   ``(K, tile, width)`` float32 buffer and hands out the rows no later tile touches;
-4. :func:`iter_predictions` turns those rows into normalised probabilities (NaN on nodata).
+3. :class:`Blender` adds each tile's probabilities times its blending weight into a
+   ``(K, tile, block width)`` float32 buffer and hands out the window no later tile touches:
+   rows ``[row start, next row start)`` by columns ``[block start, next block start)``. What
+   later tiles still add to goes on: the right edge to the next block, the bottom edge (the
+   overlap rows, the only buffer as wide as the raster) to the next tile row;
+4. :func:`iter_predictions` turns those windows into normalised probabilities (NaN on nodata).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -20,58 +25,80 @@ import numpy as np
 from terralearn.predict.model import Predictor, fill_values
 from terralearn.predict.windows import TileLayout
 
+BLOCK_PX = 4096  # about this many columns per block of tiles
+
 
 @dataclass
-class RowBand:
-    """One tile row of the input, ready for the network.
+class Block:
+    """Tiles ``c0 .. c1 - 1`` of one tile row, ready for the network.
 
     Attributes:
-        index: tile-row index.
+        row: tile-row index.
+        c0: first tile-column index.
+        c1: one past the last tile-column index.
         y0: first image row.
-        valid: ``(tile_h, width)`` bool, True where every band is valid.
+        x0: first image column (the start of tile ``c0``).
+        valid: ``(tile_h, block width)`` bool, True where every band is valid.
         tiles: ``(column index, x0, tile (C, tile_h, tile_w) float32)`` for tiles with a valid pixel.
     """
 
-    index: int
+    row: int
+    c0: int
+    c1: int
     y0: int
+    x0: int
     valid: np.ndarray
     tiles: list[tuple[int, int, np.ndarray]]
 
 
-RowResult = tuple[RowBand, list[np.ndarray]]
+BlockResult = tuple[Block, list[np.ndarray]]
 
 
-def read_row_bands(image, layout: TileLayout, fill: list[float] | tuple) -> Iterator[RowBand]:
-    """Read the image one tile row at a time (see the module docstring).
+def tiles_per_block(layout: TileLayout, batch_size: int) -> int:
+    """Tiles per block: about :data:`BLOCK_PX` columns, a multiple of ``batch_size`` tiles."""
+    n = max(1, math.ceil(BLOCK_PX / max(layout.stride, 1)))
+    return math.ceil(n / batch_size) * batch_size
+
+
+def read_blocks(
+    image, layout: TileLayout, fill: list[float] | tuple, per_block: int
+) -> Iterator[Block]:
+    """Read the image one block of tiles at a time, tile rows top to bottom.
 
     Args:
         image: canonical ``(band, y, x)`` DataArray, lazy or in memory.
         layout: the tiles.
         fill: per-band value written over nodata pixels before prediction.
+        per_block: tiles per block (see :func:`tiles_per_block`).
     """
     fill_arr = np.asarray(fill, dtype=np.float32)[:, None]
-    nodata = image.rio.nodata  # once: a ``.rio`` accessor on each band would make a reference
-    # cycle holding the band's pixels until the garbage collector runs (memory grew with width)
+    nodata = image.rio.nodata  # once: a ``.rio`` accessor on each window would make a reference
+    # cycle holding its pixels until the garbage collector runs
     th, tw = layout.tile_h, layout.tile_w
+    cols = layout.col_starts
     for r, y0 in enumerate(layout.row_starts):
-        raw = np.asarray(image.isel(y=slice(y0, y0 + th)).values)
-        valid = valid_pixels(raw, nodata)
-        data = np.array(raw, dtype=np.float32)  # a copy: never fill the caller's array
-        del raw
-        if not valid.all():
-            data[:, ~valid] = fill_arr
-        tiles = [
-            (c, x0, data[:, :, x0 : x0 + tw])
-            for c, x0 in enumerate(layout.col_starts)
-            if valid[:, x0 : x0 + tw].any()  # an all-nodata tile stays nodata: skip the network
-        ]
-        yield RowBand(r, y0, valid, tiles)
+        for c0 in range(0, len(cols), per_block):
+            c1 = min(c0 + per_block, len(cols))
+            x0, x1 = cols[c0], cols[c1 - 1] + tw
+            raw = np.asarray(image.isel(y=slice(y0, y0 + th), x=slice(x0, x1)).values)
+            valid = valid_pixels(raw, nodata)
+            data = np.array(raw, dtype=np.float32)  # a copy: never fill the caller's array
+            del raw
+            if not valid.all():
+                data[:, ~valid] = fill_arr
+            tiles = [
+                (c, cols[c], data[:, :, cols[c] - x0 : cols[c] - x0 + tw])
+                for c in range(c0, c1)
+                # an all-nodata tile stays nodata: skip the network
+                if valid[:, cols[c] - x0 : cols[c] - x0 + tw].any()
+            ]
+            yield Block(r, c0, c1, y0, x0, valid, tiles)
 
 
 def valid_pixels(raw: np.ndarray, nodata: float | None) -> np.ndarray:
-    """``(h, W)`` True where every band is valid: not ``nodata`` and not NaN.
+    """``(h, w)`` True where every band is valid: not ``nodata`` and not NaN.
 
-    The numpy form of :func:`terralearn.io.valid_mask` for one band of rows.
+    The numpy form of :func:`terralearn.io.valid_mask` for one window.
     """
     valid = np.ones(raw.shape[1:], dtype=bool)
     if raw.dtype.kind in "fc":
@@ -82,19 +109,21 @@ def valid_pixels(raw: np.ndarray, nodata: float | None) -> np.ndarray:
 
 
 def run_local(
-    predictor: Predictor, rows: Iterable[RowBand], batch_size: int, tta: bool
-) -> Iterator[RowResult]:
+    predictor: Predictor, blocks: Iterable[Block], batch_size: int, tta: bool
+) -> Iterator[BlockResult]:
     """Predict every tile in this process, in batches of ``batch_size`` tiles."""
-    for row in rows:
+    for block in blocks:
         out: list[np.ndarray] = []
-        for i in range(0, len(row.tiles), batch_size):
-            batch = np.stack([t for _, _, t in row.tiles[i : i + batch_size]])
+        for i in range(0, len(block.tiles), batch_size):
+            batch = np.stack([t for _, _, t in block.tiles[i : i + batch_size]])
             out.extend(predictor(batch, tta))
-        yield row, out
+        yield block, out
 
 
-class RowAccumulator:
-    """Weighted sums of tile probabilities over one band of ``tile_h`` rows.
+class Blender:
+    """Weighted sums of tile probabilities, finished window by window.
+
+    Blocks must come in order: tile rows top to bottom, blocks left to right within a row.
 
     Args:
         layout: the tiles.
@@ -102,30 +131,60 @@ class RowAccumulator:
     """
 
     def __init__(self, layout: TileLayout, num_classes: int) -> None:
-        self.layout = layout
-        self.sum = np.zeros((num_classes, layout.tile_h, layout.width), dtype=np.float32)
-        self.weight = np.zeros((layout.tile_h, layout.width), dtype=np.float32)
-        self._wy = layout.row_weights()
-        self._wx = layout.col_weights()
+        self.layout, self.k = layout, num_classes
+        self._rows, self._cols = layout.row_starts, layout.col_starts
+        self._wy, self._wx = layout.row_weights(), layout.col_weights()
+        # rows [row start, ...) of the current tile row that earlier tile rows added to
+        self._above = self._empty(0, layout.width)
+        self._below = self._above  # the same, being filled for the next tile row
+        self._left: tuple[np.ndarray, np.ndarray] | None = None  # the right edge of the last block
 
-    def add(self, row: int, col: int, x0: int, probabilities: np.ndarray) -> None:
-        """Add tile ``(row, col)`` whose columns start at ``x0``."""
-        w = self._wy[row][:, None] * self._wx[col][None, :]
-        x1 = x0 + w.shape[1]
-        self.sum[:, :, x0:x1] += probabilities * w
-        self.weight[:, x0:x1] += w
+    def _empty(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.zeros((self.k, height, width), dtype=np.float32),
+            np.zeros((height, width), dtype=np.float32),
+        )
 
-    def pop(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Remove and return the first ``rows`` rows ``(sum (K, rows, W), weight (rows, W))``;
-        the buffer moves up by as many rows."""
-        out = self.sum[:, :rows].copy(), self.weight[:rows].copy()
-        height = self.weight.shape[0]
-        if rows < height:  # overlapping slices: numpy copies through a buffer
-            self.sum[:, : height - rows] = self.sum[:, rows:]
-            self.weight[: height - rows] = self.weight[rows:]
-        self.sum[:, height - rows :] = 0
-        self.weight[height - rows :] = 0
-        return out
+    def add(
+        self, block: Block, probabilities: list[np.ndarray]
+    ) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Add a block's tiles; return its finished window ``(y0, x0, sum (K, h, w), weight (h, w))``.
+
+        ``h`` and ``w`` may be 0 only if the layout is degenerate; the window's rows run to the
+        next tile row's start (the raster's end for the last row), its columns to the next
+        block's start (the raster's end for the last block).
+        """
+        layout, r = self.layout, block.row
+        th, tw = layout.tile_h, layout.tile_w
+        rows, cols = self._rows, self._cols
+        last_row, last_block = r == len(rows) - 1, block.c1 == len(cols)
+        if block.c0 == 0:  # a new tile row
+            self._above = self._below
+            self._left = None
+            self._below = self._empty(0 if last_row else rows[r] + th - rows[r + 1], layout.width)
+        a, b = block.x0, cols[block.c1 - 1] + tw
+        total, weight = self._empty(th, b - a)
+        start = 0
+        if self._left is not None:  # earlier tiles of this row (and the rows above) are in it
+            left_sum, left_weight = self._left
+            start = left_weight.shape[1]
+            total[:, :, :start] = left_sum
+            weight[:, :start] = left_weight
+        above_sum, above_weight = self._above
+        h_above = above_weight.shape[0]
+        total[:, :h_above, start:] += above_sum[:, :, a + start : b]
+        weight[:h_above, start:] += above_weight[:, a + start : b]
+        for (c, x0, _), p in zip(block.tiles, probabilities, strict=True):
+            w = self._wy[r][:, None] * self._wx[c][None, :]
+            total[:, :, x0 - a : x0 - a + tw] += p * w
+            weight[:, x0 - a : x0 - a + tw] += w
+        h = (layout.height if last_row else rows[r + 1]) - rows[r]
+        w = (layout.width if last_block else cols[block.c1]) - a
+        below_sum, below_weight = self._below
+        below_sum[:, :, a : a + w] = total[:, h:, :w]
+        below_weight[:, a : a + w] = weight[h:, :w]
+        self._left = None if last_block else (total[:, :, w:].copy(), weight[:, w:].copy())
+        return rows[r], a, total[:, :h, :w], weight[:h, :w]
 
 
 def iter_predictions(
@@ -135,8 +194,8 @@ def iter_predictions(
     batch_size: int = 8,
     tta: bool = False,
     runner=None,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Blended class probabilities, streamed top to bottom.
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Blended class probabilities, streamed window by window (rows of windows top to bottom).
 
     Args:
         predictor: the model.
@@ -144,19 +203,20 @@ def iter_predictions(
         layout: the tiles.
         batch_size: tiles per forward pass.
         tta: average the 8 D4 rotations/flips of every tile.
-        runner: ``runner(predictor, rows, batch_size, tta)`` yielding ``(row, probabilities)``
-            in order; default :func:`run_local`.
+        runner: ``runner(predictor, blocks, batch_size, tta)`` yielding ``(block,
+            probabilities)`` in order; default :func:`run_local`.
 
     Yields:
-        ``(y0, probabilities (K, h, W) float32, valid (h, W) bool)`` for consecutive row
-        spans covering the image; probabilities are NaN where the input is not valid.
+        ``(y0, x0, probabilities (K, h, w) float32, valid (h, w) bool)``: windows that tile the
+        image without overlap; probabilities are NaN where the input is not valid.
     """
     runner = runner or run_local
     k = len(predictor.classes)
-    acc = RowAccumulator(layout, k)
-    rows = read_row_bands(image, layout, fill_values(predictor, image.sizes["band"]))
-    for row, probabilities in runner(predictor, rows, batch_size, tta):
-        for (col, x0, _), p in zip(row.tiles, probabilities, strict=True):
+    blender = Blender(layout, k)
+    per_block = tiles_per_block(layout, batch_size)
+    blocks = read_blocks(image, layout, fill_values(predictor, image.sizes["band"]), per_block)
+    for block, probabilities in runner(predictor, blocks, batch_size, tta):
+        for p in probabilities:
             if p.shape[0] != k:
                 from terralearn.errors import IncompatibleError
 
@@ -164,14 +224,13 @@ def iter_predictions(
                     f"{predictor.source} returned {p.shape[0]} class bands but has {k} "
                     "class names; the run's classes do not match its checkpoint"
                 )
-            acc.add(row.index, col, x0, p)
-        y0, y1 = layout.complete_rows(row.index)
-        total, weight = acc.pop(y1 - y0)
-        valid = row.valid[: y1 - y0] & (weight > 0)
+        y0, x0, total, weight = blender.add(block, probabilities)
+        h, w = weight.shape
+        valid = block.valid[:h, :w] & (weight > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / weight
         mean[:, ~valid] = np.nan
-        yield y0, mean, valid
+        yield y0, x0, mean, valid
 
 
 def class_map(probabilities: np.ndarray, valid: np.ndarray, nodata: int = 255) -> np.ndarray:

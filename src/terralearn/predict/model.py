@@ -152,7 +152,7 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
         crs=str(info.crs) if info is not None and info.crs else None,
         chip_size=int(info.chip_size) if info is not None and info.chip_size else None,
         receptive_field=int(rf) if isinstance(rf, int) else None,
-        align=2 ** int(depth) if isinstance(depth, int) else 1,
+        align=_alignment(network, depth),
         fill=fill,
         source=source or f"the model ({type(task).__name__})",
         _proba=hasattr(task, "predict_proba"),
@@ -230,3 +230,15 @@ def fill_values(predictor: Predictor, count: int) -> Sequence[float]:
     if predictor.fill is not None and predictor.fill.size == count:
         return [float(v) for v in predictor.fill]
     return [0.0] * count
+
+
+def _alignment(network: nn.Module, depth) -> int:
+    """Tile starts on multiples of this keep tiled output equal to whole-image output.
+
+    A model may say so itself (``align``, e.g. a ViT's patch size); a U-Net's pooling grid is
+    ``2 ** depth``.
+    """
+    align = getattr(network, "align", None)
+    if isinstance(align, int) and align > 0:
+        return align
+    return 2 ** int(depth) if isinstance(depth, int) else 1

@@ -1,8 +1,8 @@
 """Streamed writers of prediction outputs: Cloud-Optimized GeoTIFF or Zarr.
 
-Rows arrive top to bottom as they complete (:meth:`write`). The GeoTIFF writer fills a tiled
-staging GeoTIFF block row by block row, then GDAL's COG driver copies it into a COG with
-overviews (:meth:`close`). The Zarr writer writes each band of rows into a Zarr store laid out
+Windows arrive as they complete (:meth:`write`), rows of windows top to bottom. The GeoTIFF
+writer fills a tiled staging GeoTIFF window by window, then GDAL's COG driver copies it into a
+COG with overviews (:meth:`close`). The Zarr writer writes each window into a Zarr store laid out
 by xarray: the CRS is in a CF ``spatial_ref`` variable named by each array's ``grid_mapping``
 (``xr.open_zarr(path, decode_coords="all").rio.crs``) and in the root attribute ``crs_wkt``.
 
@@ -129,14 +129,16 @@ class GeoTiffWriter:
     def write(
         self,
         y0: int,
+        x0: int,
         classes: np.ndarray,
         probabilities: np.ndarray | None = None,
         uncertainty: np.ndarray | None = None,
     ) -> None:
-        """Write rows ``y0 .. y0 + h`` of each output (``(h, W)`` or ``(K, h, W)`` arrays)."""
+        """Write the window at row ``y0``, column ``x0`` of each output (``(h, w)`` or
+        ``(K, h, w)`` arrays)."""
         from rasterio.windows import Window
 
-        window = Window(0, y0, self.grid.width, classes.shape[-2])
+        window = Window(x0, y0, classes.shape[-1], classes.shape[-2])
         arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
         for kind, ds in self._datasets.items():
             data = arrays[kind]
@@ -237,11 +239,12 @@ class ZarrWriter:
     def write(
         self,
         y0: int,
+        x0: int,
         classes: np.ndarray,
         probabilities: np.ndarray | None = None,
         uncertainty: np.ndarray | None = None,
     ) -> None:
-        """Write rows ``y0 .. y0 + h`` (``(h, W)`` or ``(K, h, W)`` arrays)."""
+        """Write the window at row ``y0``, column ``x0`` (``(h, w)`` or ``(K, h, w)`` arrays)."""
         import xarray as xr
 
         arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
@@ -249,10 +252,10 @@ class ZarrWriter:
         for kind in self._kinds:
             dims = ("band", "y", "x") if kind == "probabilities" else ("y", "x")
             data[kind] = (dims, arrays[kind])
-        region = {"y": slice(y0, y0 + classes.shape[-2]), "x": slice(0, self.grid.width)}
+        region = {"y": slice(y0, y0 + classes.shape[-2]), "x": slice(x0, x0 + classes.shape[-1])}
         if "probabilities" in data:
             region["band"] = slice(0, probabilities.shape[0])
-        # one writer, rows in order: partial chunks are rewritten safely; the metadata (and
+        # one writer, windows in order: partial chunks are rewritten safely; the metadata (and
         # its consolidated copy) does not change
         xr.Dataset(data).to_zarr(self.target, region=region, safe_chunks=False, consolidated=False)
 

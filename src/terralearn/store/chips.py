@@ -23,7 +23,12 @@ def row_band_height(image: xr.DataArray, size: int, budget: int = ROW_BAND_BYTES
     """Rows per read so that one band (plus the chip overlap) stays within ``budget`` bytes."""
     bands, _, width = image.shape
     row_bytes = bands * width * image.dtype.itemsize
-    return max(size, int(budget // max(row_bytes, 1)) - size)
+    step = max(size, 1, int(budget // max(row_bytes, 1)) - size)
+    if image.chunks:  # whole dask chunks per band: no chunk is decoded twice
+        chunk_rows = image.chunks[1][0]
+        if step >= chunk_rows:
+            step -= step % chunk_rows
+    return step
 
 
 def read_rows(image: xr.DataArray, start: int, stop: int) -> np.ndarray:
@@ -49,10 +54,6 @@ def iter_row_bands(
         return
     height = image.shape[1]
     step = row_band_height(image, size, budget)
-    if image.chunks:  # whole dask chunks per band: no chunk is decoded twice
-        chunk_rows = image.chunks[1][0]
-        if step >= chunk_rows:
-            step -= step % chunk_rows
     rows = offsets[:, 0]
     first = 0
     while first < len(offsets):

@@ -119,7 +119,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
 
     tables, valids, masks, classes = [], [], [], None
     for i, image in enumerate(images):
-        valid = np.asarray(valid_mask(image).values, dtype=bool)
+        valid = _streamed_valid_mask(image, valid_mask)
         valids.append(valid)
         if not valid.any():
             raise AllNodataError(
@@ -130,8 +130,11 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
         if label_sources is not None:
             labels = open_labels(label_sources[i], like=image, class_column=config.class_column)
             classes = _merge_classes(classes, labels.classes, label_sources[i])
-            mask = np.asarray(labels.data.values, dtype=np.uint8).copy()
-            mask[~valid] = IGNORE_INDEX
+            mask = np.asarray(labels.data.values, dtype=np.uint8)
+            if not mask.flags.writeable:
+                mask = mask.copy()
+            del labels  # the mask is the only full-size copy kept
+            np.putmask(mask, ~valid, IGNORE_INDEX)
         masks.append(mask)
         tables.append(_score_candidates(i, image, sampler, size, valid, mask))
 
@@ -185,6 +188,19 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
         (tmp / layout.META_FILE).write_text(json.dumps(meta.to_json(), indent=2))
         (tmp / layout.CONFIG_FILE).write_text(to_yaml(config))
     return out
+
+
+def _streamed_valid_mask(image: xr.DataArray, valid_mask) -> np.ndarray:
+    """``valid_mask(image)`` computed one band of rows at a time (bounded memory)."""
+    from terralearn.store.chips import row_band_height
+
+    _, height, width = image.shape
+    valid = np.empty((height, width), dtype=bool)
+    step = row_band_height(image, 0, budget=32 * 2**20)
+    for start in range(0, height, step):
+        rows = image.isel(y=slice(start, start + step))
+        valid[start : start + step] = np.asarray(valid_mask(rows).values, dtype=bool)
+    return valid
 
 
 def _check_same_bands(images: list[xr.DataArray], paths: list[str]) -> None:

@@ -3,9 +3,13 @@
 Panels, three per row: the image with the query patch, the predicted classes, the attention
 rollout over all blocks, then one panel per head of the last block. Attention is drawn as a heat
 overlay on a dimmed grey version of the image: colour and opacity both grow with the weight, so
-faint weights leave the landscape readable and strong ones stand out. Each map's colour scale
-ends at the largest weight outside the query's own patch (the residual path makes that patch
-dominate the rollout, which would wash everything else out); the query patch is outlined.
+faint weights leave the landscape readable and strong ones stand out.
+
+Weights are drawn relative to uniform attention (weight x number of tokens: 1 means the average
+share, 3 three times it), since raw weights of a 32 x 32 grid are all near 0.001. Each map's
+colour scale runs from its 2nd percentile to its largest value outside the query's own patch
+(the residual path makes that patch dominate the rollout, which would wash everything else
+out); the query patch is outlined.
 """
 
 from __future__ import annotations
@@ -30,20 +34,23 @@ HEAT_CMAP = "inferno"
 QUERY_COLOR = "#00e5ff"  # cyan: visible on the heat colours and on vegetation
 
 
-def heat_overlay(rgb: np.ndarray, values: np.ndarray, vmax: float, cmap: str = HEAT_CMAP):
-    """Blend a heat map over a dimmed grey image: ``(1 - a) grey + a cmap(v)``, ``a ~ sqrt(v)``.
+def heat_overlay(
+    rgb: np.ndarray, values: np.ndarray, vmin: float, vmax: float, cmap: str = HEAT_CMAP
+) -> np.ndarray:
+    """Blend a heat map over a dimmed grey image: ``(1 - a) grey + a cmap(t)``, ``a ~ sqrt(t)``.
 
     Args:
         rgb: ``(H, W, 3)`` image in [0, 1].
-        values: ``(H, W)`` non-negative weights.
-        vmax: weight drawn at full colour and opacity.
+        values: ``(H, W)`` weights.
+        vmin: weight drawn transparent (``t = 0``).
+        vmax: weight drawn at full colour and opacity (``t = 1``).
 
     Returns:
         ``(H, W, 3)`` float array in [0, 1].
     """
     grey = rgb.mean(axis=-1, keepdims=True)
     base = 0.15 + 0.5 * grey  # dimmed, so the bright end of the colormap stands out
-    t = np.clip(values / max(vmax, 1e-12), 0.0, 1.0)
+    t = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
     colour = colormaps[cmap](t)[..., :3]
     alpha = 0.85 * np.sqrt(t)[..., None]
     return np.clip((1 - alpha) * base + alpha * colour, 0.0, 1.0)
@@ -68,14 +75,16 @@ def _mark_query(ax, maps: AttentionMaps) -> None:
 
 
 def _heat_panel(fig, ax, maps: AttentionMaps, values: np.ndarray, title: str) -> None:
-    vmax = display_max(values, maps.query, maps.patch_size)
-    ax.imshow(heat_overlay(maps.rgb, values, vmax), interpolation="nearest")
+    relative = values * (maps.grid[0] * maps.grid[1])  # 1 = uniform attention
+    vmax = display_max(relative, maps.query, maps.patch_size)
+    vmin = min(float(np.percentile(relative, 2)), vmax * 0.999)
+    ax.imshow(heat_overlay(maps.rgb, relative, vmin, vmax), interpolation="nearest")
     _mark_query(ax, maps)
     ax.set_title(title, fontsize=9)
-    mappable = ScalarMappable(Normalize(0, vmax), colormaps[HEAT_CMAP])
+    mappable = ScalarMappable(Normalize(vmin, vmax), colormaps[HEAT_CMAP])
     bar = fig.colorbar(mappable, ax=ax, shrink=0.8, pad=0.02)
     bar.ax.tick_params(labelsize=7)
-    bar.set_label("weight per patch", fontsize=7)
+    bar.set_label("attention / uniform share", fontsize=7)
 
 
 def plot_attention(
@@ -122,8 +131,8 @@ def plot_attention(
     ax.set_title("predicted classes", fontsize=9)
     if np.ma.getmaskarray(labels).any():
         handles = [*handles, nodata_handle()]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
-              frameon=False, borderaxespad=0)  # fmt: skip
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.01), fontsize=7,
+              frameon=False, ncols=min(len(handles), 3), borderaxespad=0)  # fmt: skip
 
     _heat_panel(
         fig, axes[0, 2], maps, maps.rollout,
