@@ -208,6 +208,12 @@ def write_demo_report(
     page.heading("Maps")
     page.figure(maps[0], "Input as an RGB composite (B4 B3 B2) beside the exact labels.")
     page.figure(maps[1], "Prediction over the whole scene (tiled, blended), from prediction.tif.")
+    errors = np.where(labels == info.ignore_index, np.nan, (predicted != labels).astype(float))
+    page.figure(
+        plot_scalar_map(errors, figures / "errors.png", title="where the prediction is wrong",
+                        cmap="Reds", label="1 = wrong class", vmin=0, vmax=1),
+        "Pixels whose predicted class differs from the exact label (grey: no label).",
+    )
     if len(maps) > 2:
         page.figure(maps[2], "Per-pixel uncertainty: entropy of the predicted class probabilities.")
     page.heading("Test split (held-out spatial blocks)")

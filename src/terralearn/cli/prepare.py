@@ -8,7 +8,7 @@ from terralearn.cli.options import config_option, overwrite_option
 
 
 @click.command()
-@click.argument("images", nargs=-1, required=True)
+@click.argument("images", nargs=-1, required=False)
 @click.option(
     "--labels",
     "labels",
@@ -58,6 +58,9 @@ from terralearn.cli.options import config_option, overwrite_option
 def prepare(images, labels, out, bands, config_path, overwrite, quiet, **options) -> None:
     """Cut IMAGE(s) and their labels into chips with a spatial train/val/test split.
 
+    IMAGE(s) may instead come from the config file: `images:` or an `earthengine:` section
+    (see docs/earthengine.md).
+
     Writes a chip store: Zarr arrays (image, mask, valid), a Parquet index, band statistics
     of the training split, and the resolved config.
     """
@@ -67,10 +70,14 @@ def prepare(images, labels, out, bands, config_path, overwrite, quiet, **options
     from terralearn.store import prepare as run_prepare
 
     file_values = load_yaml(config_path) if config_path else {}
+    if "earthengine" in file_values:  # fetch (or read from the cache) the EE inputs first
+        from terralearn.io.earthengine import expand_prepare_values
+
+        file_values = expand_prepare_values(file_values, progress=not quiet)
     config = build_config(
         PrepareConfig,
         file_values,
-        images=list(images),
+        images=list(images) or None,
         labels=list(labels) or None,
         out=out,
         bands=[b.strip() for b in bands.split(",")] if bands else None,

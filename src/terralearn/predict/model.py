@@ -232,7 +232,7 @@ def fill_values(predictor: Predictor, count: int) -> Sequence[float]:
     return [0.0] * count
 
 
-def _alignment(network: nn.Module, depth) -> int:
+def _alignment(network, depth) -> int:
     """Tile starts on multiples of this keep tiled output equal to whole-image output.
 
     A model may say so itself (``align``, e.g. a ViT's patch size); a U-Net's pooling grid is
