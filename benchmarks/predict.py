@@ -5,11 +5,12 @@ benchmarks/_work/ and reused) and a small trained run (trained once into benchma
 
 (a) ``terralearn predict`` end to end (``predict_raster``'s own timer, as the CLI prints it)
     divided by the bare network forward over the same tile windows, tile size, overlap and
-    batch size, on tensors already in memory (normalised, batches stacked before timing).
-    The forward is timed on the real tiles of the middle tile row of the layout (every
-    tile row has the same tiles and the same batches, and a CNN's CPU time does not depend
-    on pixel values) and multiplied by the number of tile rows. The overlap cost is the
-    same forward over non-overlapping tiles covering each pixel once. Target: <= 1.2.
+    batch size, on tensors already in memory (normalised, batches stacked before timing,
+    formed as the engine forms them: within blocks of ``tiles_per_block`` tiles). The
+    forward is timed on the real tiles of the middle tile row of the layout (every tile row
+    has the same tiles and the same batches, and a CNN's CPU time does not depend on pixel
+    values) and multiplied by the number of tile rows. The overlap cost is the same forward
+    over non-overlapping tiles covering each pixel once. Target: <= 1.2.
 (b) peak RSS of the ``terralearn predict`` CLI subprocess (the same run as (a)): the
     process's ``ru_maxrss`` and the peak sum over its process tree (psutil, every 0.1 s).
     Target: < 2 GB, not growing with the raster.
@@ -28,6 +29,7 @@ includes its start-up: imports and loading the model, ~2-4 s).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -151,14 +153,10 @@ def run_cli(args: list[str], poll: float = 0.1) -> CliRun:
         if pid:
             break
         total = 0
-        try:
+        with contextlib.suppress(psutil.Error):
             for p in [root, *root.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            pass
         peak_tree = max(peak_tree, total)
         time.sleep(poll)
     wall = time.perf_counter() - start
@@ -245,6 +243,7 @@ def forward_baseline(
     import torch
 
     from terralearn.predict.api import _prepare
+    from terralearn.predict.engine import tiles_per_block
     from terralearn.predict.windows import TileLayout
 
     predictor, da, layout = _prepare(str(run), str(image), tile, overlap, "smooth")
@@ -261,8 +260,12 @@ def forward_baseline(
         suffix = "" if t == layout.tile_size else f"@{t}"
         for name, lo in (("overlap", lay), ("once", once)):
             tiles = [x[:, :, x0 : x0 + lo.tile_w] for x0 in lo.col_starts]
+            # batches as the engine forms them: within blocks of tiles_per_block tiles
+            per_block = tiles_per_block(lo, batch)
             batches = [
-                torch.stack(tiles[i : i + batch]).contiguous() for i in range(0, len(tiles), batch)
+                torch.stack(tiles[i : min(i + batch, b + per_block)]).contiguous()
+                for b in range(0, len(tiles), per_block)
+                for i in range(b, min(b + per_block, len(tiles)), batch)
             ]
             walls, cpus = time_forward(net, batches, repeats if not suffix else 1)
             del batches, tiles
@@ -272,6 +275,38 @@ def forward_baseline(
             )  # fmt: skip
         del x, band
     return results
+
+
+# --------------------------------------------------------------------------- no network
+
+
+def null_run(
+    run: Path, image: Path, tile: int | None, overlap: int | None, batch: int
+) -> tuple[float, float]:
+    """``predict_raster`` in this process with the network replaced by one that returns zero
+    logits at once: wall and CPU seconds of everything but the forward (reading, nodata,
+    softmax, blending, class map, writing the COG; the imports are already done)."""
+    import dataclasses
+
+    import torch
+
+    from terralearn.predict import load_predictor, predict_raster
+
+    predictor = load_predictor(str(run))
+    k = len(predictor.classes)
+
+    class ZeroLogits(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.new_zeros((x.shape[0], k, *x.shape[2:]))
+
+    null = dataclasses.replace(predictor, module=ZeroLogits(), _proba=False)
+    warm(image)
+    wall, cpu = time.perf_counter(), time.process_time()
+    predict_raster(
+        null, image, OUT / "null.tif", tile_size=tile, overlap=overlap, batch_size=batch,
+        overwrite=True, progress=False,
+    )  # fmt: skip
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 # --------------------------------------------------------------------------- outputs
@@ -306,6 +341,7 @@ class SizeResult:
     size: int
     e2e: list[CliRun] = field(default_factory=list)
     forward: dict[str, Forward] = field(default_factory=dict)
+    null: tuple[float, float] | None = None  # wall, cpu of a run without the network
 
     @property
     def e2e_seconds(self) -> float:
@@ -353,6 +389,18 @@ def report(results: list[SizeResult], dask: dict | None, args, run: Path) -> Non
             f"{r.size**2 / 1e6 / r.e2e_seconds:>9.2f} {min(loads):>4.1f}-{max(loads):<4.1f}  "
             f"{'PASS' if ratio <= 1.2 else 'FAIL'}"
         )
+    if any(r.null for r in results):
+        print("\noverhead alone: predict_raster in-process with a zero-cost network (1 run)")
+        print(
+            f"{'size':>7} {'wall s':>8} {'cpu s':>8} {'cpu / fwd cpu':>13} {'fwd + null / fwd':>16}"
+        )
+        for r in results:
+            if r.null:
+                f = r.forward["overlap"]
+                print(
+                    f"{r.size:>7} {r.null[0]:>8.1f} {r.null[1]:>8.1f} {r.null[1] / f.cpu:>13.3f} "
+                    f"{(f.seconds + r.null[0]) / f.seconds:>16.3f}"
+                )
     extra = [k for k in results[-1].forward if "@" in k and k.startswith("overlap")]
     if extra:
         big = results[-1]
@@ -412,6 +460,10 @@ def main() -> None:
         "--skip-tile-table", action="store_true",
         help="skip the forward-only overlap cost at 512 px tiles on the largest scene",
     )  # fmt: skip
+    parser.add_argument(
+        "--skip-null", action="store_true",
+        help="skip the in-process run with a zero-cost network (the overhead alone)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -446,6 +498,10 @@ def main() -> None:
         )
         f = res.forward["overlap"]
         print(f"  {f.seconds:.1f} s over {f.tiles} tiles (load {loadavg():.1f})", flush=True)
+        if not args.skip_null:
+            print(f"{size}: predict_raster without the network ...", flush=True)
+            res.null = null_run(run, image, args.tile_size, args.overlap, args.batch_size)
+            print(f"  {res.null[0]:.1f} s, cpu {res.null[1]:.1f} s", flush=True)
         results.append(res)
     dask = None
     if not args.skip_dask:
@@ -478,6 +534,7 @@ def main() -> None:
                     "results": [
                         {
                             "size": r.size,
+                            "null": r.null,
                             "e2e": [asdict(x) for x in r.e2e],
                             "forward": {
                                 k: {**asdict(v), "seconds": v.seconds, "cpu": v.cpu}

@@ -139,6 +139,19 @@ def test_in_memory_input_and_predict_array_agree(run_dir, image_path, tmp_path):
     assert (classes[~valid] == 255).all()
 
 
+def test_gdal_block_cache_is_capped_while_reading_unless_smaller():
+    from rasterio.env import get_gdal_config
+
+    from terralearn.predict.api import READ_CACHE, _read_env
+
+    with rasterio.Env(GDAL_CACHEMAX=4 * READ_CACHE):
+        with _read_env():
+            assert get_gdal_config("GDAL_CACHEMAX") == READ_CACHE
+        assert get_gdal_config("GDAL_CACHEMAX") == 4 * READ_CACHE
+    with rasterio.Env(GDAL_CACHEMAX=READ_CACHE // 4), _read_env():
+        assert get_gdal_config("GDAL_CACHEMAX") == READ_CACHE // 4
+
+
 def test_dask_local_cluster_gives_the_same_output(run_dir, image_path, tmp_path):
     pytest.importorskip("distributed")
     single = predict_raster(

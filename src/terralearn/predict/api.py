@@ -76,7 +76,7 @@ def _read_env():
     GDAL's default is 5% of the machine's memory (1.2 GB on 24 GB), which a wide raster fills
     with blocks already used, so peak memory grew with the raster. 128 MB keeps a strip of
     blocks for the next tile row (on a 16384 px wide scene, 64 MB cost 25% more reading CPU,
-    256 MB none less). A smaller cache set by the user is kept.
+    256 MB saved none). A smaller cache set by the user is kept.
     """
     import rasterio
     from rasterio.env import get_gdal_config

@@ -150,9 +150,8 @@ class Blender:
     ) -> tuple[int, int, np.ndarray, np.ndarray]:
         """Add a block's tiles; return its finished window ``(y0, x0, sum (K, h, w), weight (h, w))``.
 
-        ``h`` and ``w`` may be 0 only if the layout is degenerate; the window's rows run to the
-        next tile row's start (the raster's end for the last row), its columns to the next
-        block's start (the raster's end for the last block).
+        The window's rows run to the next tile row's start (the raster's end for the last row),
+        its columns to the next block's start (the raster's end for the last block).
         """
         layout, r = self.layout, block.row
         th, tw = layout.tile_h, layout.tile_w

@@ -126,6 +126,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 
     from terralearn.data.datasets import ChipDataModule
     from terralearn.models import create_model
+    from terralearn.models.registry import require_kind
     from terralearn.runs.callbacks import TrainThroughput
     from terralearn.runs.checkpoint_io import AtomicCheckpointIO
     from terralearn.tasks.losses import class_weights_from_counts
@@ -156,6 +157,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             f"store {config.store!r} needs chips in both the train and val splits "
             f"(has {store.meta.splits}); prepare it again with other --val/--block-size"
         )
+    require_kind(config.model, "raster", "terralearn train")
     create_model(config.model, in_channels=len(store.bands), num_classes=2, **config.model_kwargs)
 
     # DDP's launcher re-runs this command for ranks > 0: only rank 0 sets up the run directory.
