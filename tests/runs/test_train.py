@@ -85,7 +85,15 @@ def test_unknown_model_lists_known_ones(tmp_path, tiny_store):
     out = tmp_path / "badrun"
     result = run("train", tiny_store, "--out", out, "--model", "resnet9000", "--quiet")
     assert result.exit_code == 2
-    assert "unknown model 'resnet9000'; known models: unet, unet_large, unet_small" in result.output
+    assert "unknown model 'resnet9000'; known models: " in result.output
+    for name in ("unet", "unet_small", "vit_tiny"):
+        assert name in result.output
+
+
+def test_graph_model_refused_for_rasters(tmp_path, tiny_store):
+    result = run("train", tiny_store, "--out", tmp_path / "r", "--model", "sage", "--quiet")
+    assert result.exit_code == 2
+    assert "model 'sage' is a graph model but terralearn train needs a raster model" in result.output
 
 
 def test_store_without_labels(tmp_path, unlabelled_store):
