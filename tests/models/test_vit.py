@@ -125,7 +125,8 @@ def test_tiling_facts_for_prediction() -> None:
     # prediction reads `depth` as U-Net pooling levels: the ViT must not declare one
     assert not hasattr(model, "depth")
     predictor = load_predictor(model)
-    assert predictor.receptive_field == 64 and predictor.align == 1
+    # tiles start on patch boundaries, so tiled and whole-image patch grids agree
+    assert predictor.receptive_field == 64 and predictor.align == 8
 
 
 def test_wrong_band_count_is_incompatible() -> None:

@@ -1,0 +1,288 @@
+"""Unlabelled chips streamed from rasters or chip stores, for self-supervised pretraining.
+
+Nothing is held beyond one band of rows per source and a shuffle buffer, so the unlabelled set
+may be far larger than memory (and, through Dask-backed sources such as Zarr or xee, than one
+machine's disk). Per epoch:
+
+1. each source's chip grid gets a random origin shift (new chips every epoch, not the same
+   crops again), and its chips are grouped into bands of rows (:mod:`terralearn.store.chips`);
+2. the row bands of all sources are shuffled and dealt round-robin to the ``ranks x workers``
+   readers (DDP ranks and data-loader workers): each reads only its own bands;
+3. chips with any nodata pixel are skipped; the rest pass through a shuffle buffer.
+
+An epoch is a fixed number of chips, ``chips_per_epoch`` (default: the number of grid chips),
+split evenly over the readers; a reader whose bands run out starts over on them with a new
+shuffle. So every DDP rank yields the same number of batches, which DDP needs.
+
+Chip stores are read by blocks of consecutive chip ids the same way (labels are ignored).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+from torch.utils.data import IterableDataset, get_worker_info
+
+from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.geo.grid import chip_offsets
+from terralearn.store.chips import read_rows, row_band_height
+
+STORE_BLOCK = 256  # chips per read from a chip store
+
+
+@dataclass
+class _Band:
+    """One unit of reading: rows of a raster (or a range of store chips)."""
+
+    source: int
+    row0: int
+    row1: int
+    offsets: np.ndarray  # (n, 2) chip offsets within the image, or (n,) store ids
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class UnlabelledChips(IterableDataset):
+    """Chips ``{"image": float32 (C, S, S)}`` streamed from rasters and/or chip stores.
+
+    Args:
+        sources: paths of rasters (anything :func:`terralearn.open_image` reads), chip stores,
+            or canonical DataArrays; all with the same bands in the same order.
+        chip_size: chip side in pixels (chip stores must have this chip size).
+        chips_per_epoch: chips per epoch over all readers (default: all grid chips once).
+        shuffle_buffer: chips held to shuffle the stream (0 keeps reading order).
+        seed: base seed; epoch ``e`` uses ``seed + e`` (call :meth:`set_epoch`).
+        bands: band names to select from rasters (None keeps all).
+
+    Raises:
+        ConfigError: no source, or a chip store of another chip size.
+        IncompatibleError: sources with different bands.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[str | os.PathLike | xr.DataArray],
+        chip_size: int,
+        chips_per_epoch: int | None = None,
+        shuffle_buffer: int = 512,
+        seed: int = 0,
+        bands: Sequence[str] | None = None,
+    ) -> None:
+        from terralearn.io import open_image
+        from terralearn.store.reader import ChipStore, is_store
+
+        if not sources:
+            raise ConfigError("pretraining needs at least one unlabelled IMAGE or chip store")
+        if chip_size < 1:
+            raise ConfigError(f"--chip-size {chip_size} must be at least 1")
+        self.chip_size = chip_size
+        self.shuffle_buffer = shuffle_buffer
+        self.seed = seed
+        self.epoch = 0
+        self.sources: list[xr.DataArray | ChipStore] = []
+        self.names: list[str] = []
+        for src in sources:
+            if not isinstance(src, xr.DataArray) and is_store(src):
+                store = ChipStore(src)
+                if store.meta.chip_size != chip_size:
+                    raise ConfigError(
+                        f"chip store {str(src)!r} has {store.meta.chip_size}-pixel chips but "
+                        f"--chip-size is {chip_size}; pass --chip-size {store.meta.chip_size}"
+                    )
+                self.sources.append(store)
+            else:
+                self.sources.append(open_image(src, bands=bands))
+            self.names.append("memory" if isinstance(src, xr.DataArray) else str(src))
+        self.bands = self._bands(0)
+        for i in range(1, len(self.sources)):
+            if self._bands(i) != self.bands:
+                raise IncompatibleError(
+                    f"{self.names[i]!r} has bands {self._bands(i)} but {self.names[0]!r} has "
+                    f"{self.bands}; give sources with the same bands in the same order"
+                )
+        for i, src in enumerate(self.sources):
+            if isinstance(src, xr.DataArray):
+                chip_offsets(src.shape[1], src.shape[2], chip_size)  # raises if too small
+        self.grid_chips = sum(len(self._offsets(i, (0, 0))) for i in range(len(self.sources)))
+        self.chips_per_epoch = chips_per_epoch or self.grid_chips
+        if self.chips_per_epoch < 1:
+            raise ConfigError(f"--chips-per-epoch {chips_per_epoch} must be at least 1")
+
+    # ---- sources ------------------------------------------------------------------------
+
+    def _bands(self, i: int) -> list[str]:
+        src = self.sources[i]
+        if isinstance(src, xr.DataArray):
+            return [str(b) for b in src.band.values]
+        return list(src.bands)
+
+    @property
+    def dtype(self) -> str:
+        src = self.sources[0]
+        return str(src.dtype) if isinstance(src, xr.DataArray) else src.meta.dtype
+
+    def _offsets(self, i: int, shift: tuple[int, int]) -> np.ndarray:
+        src = self.sources[i]
+        if not isinstance(src, xr.DataArray):
+            return np.arange(src.meta.num_chips, dtype=np.int64)
+        _, h, w = src.shape
+        dy, dx = min(shift[0], h - self.chip_size), min(shift[1], w - self.chip_size)
+        return chip_offsets(h - dy, w - dx, self.chip_size) + np.array([dy, dx])
+
+    def _bands_of(self, i: int, rng: np.random.Generator) -> list[_Band]:
+        """Reading units of source ``i`` for one pass, with a random grid shift."""
+        src = self.sources[i]
+        if not isinstance(src, xr.DataArray):
+            ids = self._offsets(i, (0, 0))
+            return [
+                _Band(i, int(ids[s]), int(ids[min(s + STORE_BLOCK, len(ids)) - 1]) + 1,
+                      ids[s : s + STORE_BLOCK])
+                for s in range(0, len(ids), STORE_BLOCK)
+            ]  # fmt: skip
+        shift = tuple(int(v) for v in rng.integers(0, self.chip_size, size=2))
+        offsets = self._offsets(i, shift)  # type: ignore[arg-type]
+        step = row_band_height(src, self.chip_size)
+        out, first, rows = [], 0, offsets[:, 0]
+        while first < len(offsets):
+            row0 = int(rows[first])
+            last = int(np.searchsorted(rows, row0 + step, side="left"))
+            row1 = int(rows[last - 1]) + self.chip_size
+            out.append(_Band(i, row0, row1, offsets[first:last]))
+            first = last
+        return out
+
+    def _read(self, band: _Band) -> Iterator[np.ndarray]:
+        """Valid chips of one reading unit."""
+        src = self.sources[band.source]
+        s = self.chip_size
+        if not isinstance(src, xr.DataArray):
+            arrays = src.read(slice(band.row0, band.row1))
+            ok = arrays["valid"].all(axis=(1, 2))
+            yield from arrays["image"][ok]
+            return
+        block = read_rows(src, band.row0, band.row1)
+        valid = np.ones(block.shape[1:], dtype=bool)
+        if block.dtype.kind == "f":
+            valid &= np.isfinite(block).all(axis=0)
+        nodata = src.rio.nodata
+        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+            valid &= (block != nodata).all(axis=0)
+        for r, c in band.offsets:
+            r0 = int(r) - band.row0
+            if valid[r0 : r0 + s, c : c + s].all():
+                yield block[:, r0 : r0 + s, c : c + s]
+
+    # ---- iteration -----------------------------------------------------------------------
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (a new grid shift and order per epoch)."""
+        self.epoch = epoch
+
+    def reader(self) -> tuple[int, int, int, int]:
+        """``(rank, world, worker, workers)`` of this reader (DDP rank, data-loader worker)."""
+        rank, world = _rank_world()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        return rank, world, worker, workers
+
+    def quota(self, rank: int, world: int, worker: int = 0, workers: int = 1) -> int:
+        """Chips one reader yields per epoch: the epoch split over ranks, then over workers."""
+        base, extra = divmod(self.chips_per_epoch, world)
+        per_rank = base + (rank < extra)
+        base, extra = divmod(per_rank, workers)
+        return base + (worker < extra)
+
+    def __len__(self) -> int:
+        """Chips per epoch of this process (all its loader workers together)."""
+        rank, world = _rank_world()
+        return self.quota(rank, world)
+
+    def _stream(self, index: int, count: int) -> Iterator[np.ndarray]:
+        passes = 0
+        empty_passes = 0
+        while True:
+            rng = np.random.default_rng([self.seed, self.epoch, passes])
+            units = [u for i in range(len(self.sources)) for u in self._bands_of(i, rng)]
+            order = rng.permutation(len(units))
+            # after a pass without any valid chip, read every unit (not only this reader's)
+            picked = order[index::count] if empty_passes == 0 else order
+            mine = [units[k] for k in picked] or [units[k] for k in order]
+            produced = False
+            for unit in mine:
+                for chip in self._read(unit):
+                    produced = True
+                    yield chip
+            passes += 1
+            empty_passes = 0 if produced else empty_passes + 1
+            if empty_passes >= 2:
+                raise ConfigError(
+                    f"no chip of {self.chip_size} x {self.chip_size} pixels without nodata in "
+                    f"{', '.join(self.names)}; use a smaller --chip-size or other images"
+                )
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        rank, world, worker, workers = self.reader()
+        quota = self.quota(rank, world, worker, workers)
+        index, count = rank * workers + worker, world * workers
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        buffer: list[np.ndarray] = []
+        stream = self._stream(index, count)
+        served = 0
+        while served < quota:
+            chip = next(stream)
+            if self.shuffle_buffer <= 1:
+                out = chip
+            else:
+                buffer.append(chip)
+                if len(buffer) < min(self.shuffle_buffer, quota - served):
+                    continue
+                k = int(rng.integers(len(buffer)))
+                buffer[k], buffer[-1] = buffer[-1], buffer[k]
+                out = buffer.pop()
+            served += 1
+            yield {"image": torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))}
+
+    def band_mean_std(self, max_chips: int = 256, seed: int = 0) -> tuple[list[float], list[float]]:
+        """Per-band mean and standard deviation from up to ``max_chips`` random valid chips.
+
+        Chip stores give their stored statistics; rasters are sampled at random chip windows
+        (a few reads, whatever the raster's size).
+        """
+        rng = np.random.default_rng(seed)
+        stores = [s for s in self.sources if not isinstance(s, xr.DataArray)]
+        if len(stores) == len(self.sources):
+            return stores[0].band_mean_std()
+        total = np.zeros(len(self.bands))
+        total_sq = np.zeros(len(self.bands))
+        n = 0
+        rasters = [s for s in self.sources if isinstance(s, xr.DataArray)]
+        per_source = max(1, max_chips // len(rasters))
+        for src in rasters:
+            offsets = self._offsets(self.sources.index(src), (0, 0))
+            picks = rng.choice(len(offsets), size=min(per_source, len(offsets)), replace=False)
+            for r, c in offsets[np.sort(picks)]:
+                unit = _Band(self.sources.index(src), int(r), int(r) + self.chip_size,
+                             np.array([[r, c]]))  # fmt: skip
+                for chip in self._read(unit):
+                    values = chip.reshape(len(self.bands), -1).astype(np.float64)
+                    total += values.sum(axis=1)
+                    total_sq += (values**2).sum(axis=1)
+                    n += values.shape[1]
+        if n == 0:
+            raise ConfigError(
+                f"no chip of {self.chip_size} x {self.chip_size} pixels without nodata found in "
+                f"{', '.join(self.names)}; use a smaller --chip-size or other images"
+            )
+        mean = total / n
+        std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+        return mean.tolist(), np.maximum(std, 1e-6).tolist()
