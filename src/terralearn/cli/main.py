@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "terralearn.cli.export:export",
     "ee": "terralearn.cli.ee:ee",
     "export-model": "terralearn.cli.export_model:export_model",
+    "pretrain": "terralearn.cli.pretrain:pretrain",
 }
 
 

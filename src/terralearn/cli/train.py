@@ -43,6 +43,17 @@ from terralearn.cli.options import config_option, overwrite_option
     help="Train on this seeded share of training chips [1].",
 )
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option(
+    "--init-from",
+    default=None,
+    metavar="PRETRAIN_RUN",
+    help="Start the encoder from a `terralearn pretrain` run (weights matched by name).",
+)
+@click.option(
+    "--freeze-encoder/--no-freeze-encoder",
+    default=None,
+    help="With --init-from: train only decoder and head (linear probing).",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @config_option
 @overwrite_option
@@ -66,7 +77,7 @@ def train(store, out, config_path, resume, overwrite, quiet, devices, **options)
         progress=False if quiet else None,
         **options,
     )
-    path = run_train(config, resume=resume, overwrite=overwrite)
+    path = run_train(config, resume=resume, overwrite=overwrite, echo=click.echo)
     import json
 
     metrics_file = path / "metrics.json"

@@ -9,6 +9,7 @@ import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # Options that may change when a run is resumed; every other key must match the saved config.
 LOGS_NAME = "logs"
+INIT_FILE = "init_from.json"  # the encoder transfer report of --init-from
 RESUMABLE_CHANGES = {
     "epochs",
     "max_time",
@@ -61,6 +63,8 @@ class TrainConfig:
     label_fraction: float = 1.0
     seed: int = 0
     progress: bool = True
+    init_from: str | None = None  # a `terralearn pretrain` run: start from its encoder
+    freeze_encoder: bool = False  # with init_from: train only the decoder and head
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -71,6 +75,11 @@ class TrainConfig:
             raise ConfigError(f"--lr {self.lr} must be positive")
         if not 0 < self.label_fraction <= 1:
             raise ConfigError(f"--label-fraction {self.label_fraction} must lie in (0, 1]")
+        if self.freeze_encoder and not self.init_from:
+            raise ConfigError(
+                "--freeze-encoder needs --init-from PRETRAIN_RUN (a frozen random encoder "
+                "learns nothing); add --init-from or drop --freeze-encoder"
+            )
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -114,10 +123,17 @@ def _set_up_run_dir(run: RunDir, config: TrainConfig, resume: bool, overwrite: b
     _write_text(run.path / CONFIG_FILE, to_yaml(config))
 
 
-def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> Path:
     """Train a segmentation model on a chip store; returns the run directory.
 
     ``resume=True`` continues ``config.out`` from ``checkpoints/last.ckpt`` (same config required).
+    With ``config.init_from`` the encoder starts from a pretraining run; the transfer report goes
+    to ``echo`` (default: the log) and to ``init_from.json`` in the run directory.
     """
     import lightning as L
     import torch
@@ -158,7 +174,15 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             f"(has {store.meta.splits}); prepare it again with other --val/--block-size"
         )
     require_kind(config.model, "raster", "terralearn train")
-    create_model(config.model, in_channels=len(store.bands), num_classes=2, **config.model_kwargs)
+    probe = create_model(
+        config.model, in_channels=len(store.bands), num_classes=2, **config.model_kwargs
+    )
+    pretrained = None
+    if config.init_from and not resume:  # read and check before anything is written
+        from terralearn.ssl.transfer import init_encoder_from, read_pretrained
+
+        pretrained = read_pretrained(config.init_from)
+        init_encoder_from(probe, config.init_from, store.bands, pretrained=pretrained)
 
     # DDP's launcher re-runs this command for ranks > 0: only rank 0 sets up the run directory.
     primary = (
@@ -206,6 +230,12 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         band_std=std,
         augment=config.augment,
     )
+    if pretrained is not None:
+        report = _init_encoder(task, config, store.bands, pretrained)
+        if primary:
+            _write_text(run.path / INIT_FILE, json.dumps(report.to_json(), indent=2))
+        for line in report.lines():
+            (echo or log.info)(line)
     throughput = TrainThroughput()
     callbacks = [
         throughput,
@@ -220,6 +250,10 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         ),
         LearningRateMonitor(logging_interval="epoch"),
     ]
+    if config.freeze_encoder:
+        from terralearn.ssl.transfer import FrozenEncoder
+
+        callbacks.append(FrozenEncoder())
     if config.patience:
         callbacks.append(EarlyStopping(monitor="val_miou", mode="max", patience=config.patience))
     if config.progress:
@@ -259,6 +293,16 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         return run.path
     _finish(run, trainer, data, elapsed, throughput.median())
     return run.path
+
+
+def _init_encoder(task, config: TrainConfig, bands: list[str], pretrained):
+    """Load the pretrained encoder into ``task.model``; freeze it if asked."""
+    from terralearn.ssl.transfer import freeze, init_encoder_from
+
+    report = init_encoder_from(task.model, config.init_from, bands, pretrained=pretrained)
+    if config.freeze_encoder:
+        freeze(task.model.encoder)
+    return report
 
 
 def _finish(run: RunDir, trainer, data, elapsed: float, train_rate: float | None) -> None:

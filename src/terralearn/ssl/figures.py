@@ -13,16 +13,18 @@ import torch
 from terralearn.viz._figure import DEFAULT_DPI, new_figure, save_figure
 
 
-def read_losses(metrics_csv: str | os.PathLike) -> tuple[list[tuple[int, float]], dict[int, float]]:
-    """``(step, loss)`` pairs and per-epoch mean losses from Lightning's ``metrics.csv``."""
+def read_losses(
+    metrics_csv: str | os.PathLike,
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """``(step, loss)`` of the logged steps and of the epoch means, from Lightning's CSV."""
     steps: list[tuple[int, float]] = []
-    epochs: dict[int, float] = {}
+    epochs: list[tuple[int, float]] = []
     with open(metrics_csv, newline="") as fh:
         for row in csv.DictReader(fh):
             if row.get("train_loss_step"):
                 steps.append((int(row["step"]), float(row["train_loss_step"])))
             if row.get("train_loss_epoch"):
-                epochs[int(row["epoch"])] = float(row["train_loss_epoch"])
+                epochs.append((int(row["step"]), float(row["train_loss_epoch"])))
     return steps, epochs
 
 
@@ -36,19 +38,15 @@ def plot_loss_curve(
     ax = fig.subplots()
     if steps:
         ax.plot(*zip(*steps, strict=True), color="tab:blue", alpha=0.5, lw=1, label="step")
-    if epochs and steps:
-        last = max(s for s, _ in steps) if steps else 0
-        per_epoch = max(1, round(last / max(len(epochs), 1)))
-        xs = [(e + 1) * per_epoch for e in sorted(epochs)]
-        ax.plot(xs, [epochs[e] for e in sorted(epochs)], "o-", color="tab:orange",
-                label="epoch mean")  # fmt: skip
+    if epochs:
+        ax.plot(*zip(*epochs, strict=True), "o-", color="tab:orange", label="epoch mean")
     if not steps and not epochs:
         ax.text(0.5, 0.5, "no loss logged", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if steps:
+    if steps or epochs:
         ax.legend(fontsize=8, frameon=False)
     return save_figure(fig, out, dpi)
 

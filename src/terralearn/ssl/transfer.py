@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
 from terralearn.errors import IncompatibleError, NotARunError
@@ -182,7 +183,11 @@ def read_pretrained(run: str | os.PathLike, option: str = "--init-from") -> Pret
 
 
 def init_encoder_from(
-    model: nn.Module, run: str | os.PathLike, bands: list[str], option: str = "--init-from"
+    model: nn.Module,
+    run: str | os.PathLike,
+    bands: list[str],
+    option: str = "--init-from",
+    pretrained: Pretrained | None = None,
 ) -> TransferReport:
     """Load a pretraining run's encoder into ``model.encoder``.
 
@@ -191,12 +196,13 @@ def init_encoder_from(
         run: the pretraining run directory.
         bands: the bands the model will be trained on (checked against the run's).
         option: the option name for messages.
+        pretrained: the run's weights when already read (:func:`read_pretrained`).
 
     Raises:
         NotARunError, IncompatibleError: see :func:`read_pretrained`; also a different band
             count, or no tensor that fits (another model family).
     """
-    pretrained = read_pretrained(run, option)
+    pretrained = pretrained or read_pretrained(run, option)
     if pretrained.in_channels != len(bands):
         raise IncompatibleError(
             f"{option} {str(run)!r} was pretrained on {pretrained.in_channels} bands "
@@ -223,3 +229,15 @@ def freeze(module: nn.Module) -> int:
     for p in params:
         p.requires_grad_(False)
     return len(params)
+
+
+class FrozenEncoder(Callback):
+    """Keep ``model.encoder`` of a task in eval mode while training (linear probing).
+
+    Frozen weights are not enough: batch-norm layers in train mode would still move their
+    running statistics, so the "frozen" encoder would change. Lightning switches the whole
+    module to train mode at the start of fitting; this puts the encoder back.
+    """
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        pl_module.model.encoder.eval()

@@ -1,0 +1,234 @@
+"""``pretrain``: unlabelled rasters (or chip stores) -> a pretraining run directory.
+
+```
+RUN/
+  config.yaml          resolved PretrainConfig
+  run.json             kind "pretraining": model, bands, chip size, ... (RunInfo)
+  checkpoints/         last.ckpt (encoder.* + the method's heads), saved atomically
+  logs/metrics.csv     train_loss per step and epoch
+  metrics.json         final loss, epochs, chips seen, time
+  figures/             loss.png; reconstructions.png (MAE)
+```
+``terralearn train STORE --init-from RUN`` then starts from the encoder in ``last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terralearn._fs import atomic_write_bytes, check_output
+from terralearn.config import to_yaml
+from terralearn.errors import ConfigError
+from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
+
+LOGS_NAME = "logs"
+RECONSTRUCTION_PANELS = 4
+
+
+@dataclass
+class PretrainConfig:
+    """Options of ``terralearn pretrain`` (also the keys of its YAML config)."""
+
+    images: list[str] = field(default_factory=list)
+    out: str = ""
+    method: str = "mae"
+    model: str = "vit_tiny"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    bands: list[str] | None = None
+    chip_size: int = 64
+    chips_per_epoch: int | None = None
+    shuffle_buffer: int = 512
+    mask_ratio: float = 0.75
+    decoder_width: int = 128
+    decoder_depth: int = 2
+    decoder_heads: int = 4
+    projection_dim: int = 128
+    temperature: float = 0.2
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1.5e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    max_time: float | None = None  # minutes
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str | None = None
+    num_workers: int = 0
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if not self.images:
+            raise ConfigError("give at least one unlabelled IMAGE (raster or chip store)")
+        if self.method not in ("mae", "contrastive"):
+            raise ConfigError(
+                f"--method {self.method!r} is unknown; choose 'mae' (ViT) or 'contrastive'"
+            )
+        for option, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size),
+                              ("--chip-size", self.chip_size)):  # fmt: skip
+            if value < 1:
+                raise ConfigError(f"{option} {value} must be at least 1")
+        if self.method == "contrastive" and self.batch_size < 2:
+            raise ConfigError("--batch-size must be at least 2 for --method contrastive")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr {self.lr} must be positive")
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def pretrain(config: PretrainConfig, overwrite: bool = False) -> Path:
+    """Pretrain an encoder on unlabelled chips; returns the run directory."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+
+    from terralearn.runs.checkpoint_io import AtomicCheckpointIO
+    from terralearn.ssl.data import UnlabelledChips
+    from terralearn.tasks.pretrain import PretrainTask
+
+    config.validate()
+    run = RunDir(config.out)
+    data = UnlabelledChips(
+        config.images, config.chip_size, config.chips_per_epoch, config.shuffle_buffer,
+        config.seed, config.bands,
+    )  # fmt: skip
+    mean, std = data.band_mean_std(seed=config.seed)
+    rank_chips = len(data)
+    steps_per_epoch = max(1, math.ceil(rank_chips / config.batch_size))
+    task = PretrainTask(
+        method=config.method, model=config.model, in_channels=len(data.bands),
+        model_kwargs=config.model_kwargs, mask_ratio=config.mask_ratio,
+        decoder_width=config.decoder_width, decoder_depth=config.decoder_depth,
+        decoder_heads=config.decoder_heads, projection_dim=config.projection_dim,
+        temperature=config.temperature, lr=config.lr, weight_decay=config.weight_decay,
+        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+        total_steps=steps_per_epoch * config.epochs, band_mean=mean, band_std=std,
+    )  # fmt: skip
+
+    primary = (
+        int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    )
+    if primary:
+        check_output(run.path, overwrite, option="--out")
+        if run.path.exists():
+            shutil.rmtree(run.path)
+        run.path.mkdir(parents=True)
+        _write_text(run.path / CONFIG_FILE, to_yaml(config))
+        _write_text(run.path / RUN_FILE, json.dumps(_run_info(config, data).to_json(), indent=2))
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    callbacks: list = [
+        ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
+                        save_on_train_epoch_end=True, enable_version_counter=False),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]  # fmt: skip
+    if config.progress:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar(leave=True))
+    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        max_time={"minutes": config.max_time} if config.max_time else None,
+        accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
+        precision=config.precision or ("16-mixed" if gpu else "32-true"),
+        callbacks=callbacks,
+        logger=[CSVLogger(save_dir=run.path, name=LOGS_NAME, version="")],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=config.progress, enable_model_summary=False,
+        log_every_n_steps=max(1, min(10, steps_per_epoch)),
+        limit_val_batches=0, num_sanity_val_steps=0,
+    )  # fmt: skip
+    loader = DataLoader(
+        data, batch_size=config.batch_size, num_workers=config.num_workers,
+        persistent_workers=False,
+    )  # fmt: skip
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # the stream's length is exact per process (see UnlabelledChips.quota)
+    warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined.*")
+    started = time.perf_counter()
+    trainer.fit(task, train_dataloaders=loader)
+    elapsed = time.perf_counter() - started
+    if trainer.global_rank != 0:
+        return run.path
+    _finish(run, trainer, task, data, config, elapsed)
+    return run.path
+
+
+def _run_info(config: PretrainConfig, data) -> RunInfo:
+    first = data.sources[0]
+    if hasattr(first, "rio"):
+        resolution = float(abs(first.rio.resolution()[0]))
+        crs = str(first.rio.crs)
+    else:
+        resolution, crs = float(first.meta.resolution[0]), first.meta.crs[0]
+    return RunInfo(
+        kind="pretraining", model=config.model, in_channels=len(data.bands), num_classes=0,
+        bands=data.bands, classes={}, chip_size=config.chip_size, resolution=resolution,
+        crs=crs, dtype=data.dtype, ignore_index=255, store=", ".join(data.names),
+    )  # fmt: skip
+
+
+def _finish(run: RunDir, trainer, task, data, config: PretrainConfig, elapsed: float) -> None:
+    """metrics.json and figures."""
+    from terralearn.ssl.figures import plot_loss_curve
+
+    logged = trainer.callback_metrics
+    loss = logged.get("train_loss_epoch", logged.get("train_loss"))
+    metrics: dict[str, Any] = {
+        "method": config.method,
+        "final_train_loss": None if loss is None else float(loss),
+        "epochs": int(trainer.current_epoch),
+        "chips_per_epoch": data.chips_per_epoch,
+        "train_seconds": round(elapsed, 2),
+        "checkpoint": "checkpoints/last.ckpt",
+    }
+    run.figures.mkdir(exist_ok=True)
+    figures = []
+    metrics_csv = run.logs / "metrics.csv"
+    if metrics_csv.is_file():
+        figures.append(plot_loss_curve(metrics_csv, run.figures / "loss.png"))
+    if config.method == "mae":
+        figures.append(write_reconstructions(task.cpu().eval(), data, run.figures / "reconstructions.png"))
+    metrics["figures"] = [str(p.relative_to(run.path)) for p in figures]
+    _write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
+
+
+def write_reconstructions(task, data, out: Path, count: int = RECONSTRUCTION_PANELS) -> Path:
+    """MAE reconstructions (input | masked | reconstruction) of the first chips of the stream."""
+    import itertools
+
+    import torch
+
+    from terralearn.ssl.figures import plot_reconstructions
+    from terralearn.ssl.mae import reconstruct
+    from terralearn.ssl.masking import mask_pixels
+
+    data.set_epoch(0)
+    chips = [c["image"] for c in itertools.islice(iter(data), count)]
+    raw = torch.stack(chips)
+    with torch.no_grad():
+        x = task.normalize(raw)
+        p = task.mae.patch_size
+        h, w = x.shape[-2:]
+        x = x[..., : h - h % p, : w - w % p]  # whole patches only, for a clean figure
+        output = task.mae(x, generator=torch.Generator().manual_seed(0))
+        recon = reconstruct(output, x, p)
+        hidden = mask_pixels(torch.ones_like(x[:, :1]), ~output.mask.mask, p, output.grid)
+        masked = torch.where(hidden.bool(), torch.nan, x)
+    to_raw = lambda t: (t * task.band_std + task.band_mean).numpy()  # noqa: E731
+    return plot_reconstructions(to_raw(x), to_raw(masked), to_raw(recon), data.bands, out)
