@@ -84,8 +84,9 @@ def unlabelled_store_ssl(tmp_path_factory):
     )  # fmt: skip
 
 
-def test_band_statistics_from_sampled_chips(raster):
-    data = UnlabelledChips([raster], chip_size=16)
+def test_band_statistics_from_sampled_chips_of_several_sources(raster):
+    data = UnlabelledChips([raster, raster], chip_size=16)
+    assert data.grid_chips == 48 and len(_chips(data)) == 48
     mean, std = data.band_mean_std(max_chips=1000)
     assert mean[1] == pytest.approx(7.0) and std[1] == pytest.approx(1e-6)
     assert 1 < mean[0] < 64000

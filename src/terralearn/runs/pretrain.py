@@ -81,6 +81,17 @@ class PretrainConfig:
             raise ConfigError("--batch-size must be at least 2 for --method contrastive")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr} must be positive")
+        from terralearn.models import model_info
+        from terralearn.ssl.masking import check_ratio
+
+        family = model_info(self.model)["family"]
+        if self.method == "mae" and family != "vit":
+            raise ConfigError(
+                f"--method mae needs a ViT model (vit_tiny, vit_small, vit_hybrid_tiny), got "
+                f"{self.model!r}; use --method contrastive for U-Nets"
+            )
+        if self.method == "mae":
+            check_ratio(self.mask_ratio)
 
 
 def _write_text(path: Path, text: str) -> None:

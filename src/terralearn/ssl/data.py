@@ -231,6 +231,17 @@ class UnlabelledChips(IterableDataset):
                 )
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        if get_worker_info() is not None:
+            # a forked loader worker must not use the thread pool it inherited (deadlock);
+            # the workers already read in parallel
+            import dask
+
+            with dask.config.set(scheduler="synchronous"):
+                yield from self._iter()
+        else:
+            yield from self._iter()
+
+    def _iter(self) -> Iterator[dict[str, torch.Tensor]]:
         rank, world, worker, workers = self.reader()
         quota = self.quota(rank, world, worker, workers)
         index, count = rank * workers + worker, world * workers
@@ -265,14 +276,13 @@ class UnlabelledChips(IterableDataset):
         total = np.zeros(len(self.bands))
         total_sq = np.zeros(len(self.bands))
         n = 0
-        rasters = [s for s in self.sources if isinstance(s, xr.DataArray)]
+        rasters = [i for i, s in enumerate(self.sources) if isinstance(s, xr.DataArray)]
         per_source = max(1, max_chips // len(rasters))
-        for src in rasters:
-            offsets = self._offsets(self.sources.index(src), (0, 0))
+        for i in rasters:
+            offsets = self._offsets(i, (0, 0))
             picks = rng.choice(len(offsets), size=min(per_source, len(offsets)), replace=False)
             for r, c in offsets[np.sort(picks)]:
-                unit = _Band(self.sources.index(src), int(r), int(r) + self.chip_size,
-                             np.array([[r, c]]))  # fmt: skip
+                unit = _Band(i, int(r), int(r) + self.chip_size, np.array([[r, c]]))
                 for chip in self._read(unit):
                     values = chip.reshape(len(self.bands), -1).astype(np.float64)
                     total += values.sum(axis=1)

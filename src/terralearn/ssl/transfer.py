@@ -215,7 +215,9 @@ def init_encoder_from(
             f"{option}: model {type(model).__name__} has no encoder to initialise"
         )
     report = transfer_weights(encoder, pretrained.encoder, name=str(run))
-    if not report.loaded and not report.resized:
+    state = encoder.state_dict()
+    # shape-free tensors (batch-norm step counters) fit anything: they do not count as a fit
+    if not report.resized and all(state[k].ndim == 0 for k in report.loaded):
         raise IncompatibleError(
             f"{option} {str(run)!r}: none of its encoder tensors fit this model (pretrained "
             f"model {pretrained.model!r}); fine-tune the same model family that was pretrained"
