@@ -4,7 +4,8 @@ Every step is the `terralearn` command a user would run (printed as it runs):
 
     terralearn synth unlabelled.tif --labels unused.tif --size U U --seed 100      # unlabelled
     terralearn synth scene.tif --labels labels.tif --size S S --seed 0              # labelled
-    terralearn prepare scene.tif --labels labels.tif --out store --chip-size C --block-size 256 --buffer C
+    terralearn prepare scene.tif --labels labels.tif --out store --chip-size C --block-size 256 \
+        --buffer C --val 0.05 --test 0.2
     terralearn pretrain unlabelled.tif SENTINEL2_SAMPLE --method M --model MODEL --chip-size C \\
         --epochs E --out pretrain_M_MODEL
     terralearn train store --model MODEL --label-fraction F --seed K --epochs N --patience 0 \\
@@ -24,7 +25,7 @@ units of the larger seed spread), ``label_efficiency.png`` (mIoU vs label fracti
 min-max band) and a JSON file of every run.
 
     python benchmarks/label_efficiency.py [--method mae --model vit_tiny]
-        [--fractions 0.01 0.05 0.1 1] [--seeds 0 1 2] [--steps 600] [--pretrain-epochs 30]
+        [--fractions 0.01 0.05 0.1 1] [--seeds 0 1 2] [--steps 300] [--pretrain-epochs 30]
     python benchmarks/label_efficiency.py --quick      # a tiny end-to-end check (minutes)
 """
 
@@ -160,7 +161,13 @@ def main() -> None:
     parser.add_argument("--pretrain-batch-size", type=int, default=64)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.1, 1.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=600, help="optimisation steps per run")
+    parser.add_argument("--steps", type=int, default=300, help="optimisation steps per run")
+    parser.add_argument(
+        "--val",
+        type=float,
+        default=0.05,
+        help="validation share: small, as tiny fractions validate every one of many epochs",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--probe", action="store_true", help="also fine-tune a frozen encoder")
@@ -191,7 +198,8 @@ def main() -> None:
     if not store.exists():
         sh("prepare", "scene.tif", "--labels", "labels.tif", "--out", store.name, "--chip-size",
            args.chip_size, "--block-size", 256 if args.size > 256 else 64, "--buffer",
-           args.chip_size if args.size > 256 else 0, cwd=work)  # fmt: skip
+           args.chip_size if args.size > 256 else 0, "--val", args.val, "--test", 0.2,
+           cwd=work)  # fmt: skip
     pretrain_run = work / f"pretrain_{tag}"
     sources: list[object] = ["unlabelled.tif"]
     if not args.no_sample:

@@ -47,6 +47,9 @@ _EXPORTS: dict[str, str] = {
     "knn_graph": "terralearn.graph",
     "GraphLearner": "terralearn.graph",
     "cross_validate": "terralearn.graph",
+    "UnlabelledChips": "terralearn.ssl",
+    "transfer_weights": "terralearn.ssl",
+    "init_encoder_from": "terralearn.ssl",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -210,8 +210,15 @@ def write_demo_report(
     page.figure(maps[1], "Prediction over the whole scene (tiled, blended), from prediction.tif.")
     errors = np.where(labels == info.ignore_index, np.nan, (predicted != labels).astype(float))
     page.figure(
-        plot_scalar_map(errors, figures / "errors.png", title="where the prediction is wrong",
-                        cmap="Reds", label="1 = wrong class", vmin=0, vmax=1),
+        plot_scalar_map(
+            errors,
+            figures / "errors.png",
+            title="where the prediction is wrong",
+            cmap="Reds",
+            label="1 = wrong class",
+            vmin=0,
+            vmax=1,
+        ),
         "Pixels whose predicted class differs from the exact label (grey: no label).",
     )
     if len(maps) > 2:

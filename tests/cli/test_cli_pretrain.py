@@ -117,7 +117,9 @@ def test_init_from_a_segmentation_run_is_refused(mae_run, scenes, tmp_path):
     out = tmp_path / "x"
     result = run("train", scenes["store"], "--out", out, "--model", "vit_tiny",
                  "--init-from", seg, *QUIET)  # fmt: skip
-    _one_line_error(result, f"--init-from {str(seg)!r} is a segmentation run, not a pretraining run")
+    _one_line_error(
+        result, f"--init-from {str(seg)!r} is a segmentation run, not a pretraining run"
+    )
     assert not out.exists()
 
 
@@ -135,7 +137,9 @@ def test_init_from_other_model_family_and_missing_run(mae_run, scenes, tmp_path)
     out = tmp_path / "x"
     result = run("train", scenes["store"], "--out", out, "--model", "unet_small",
                  "--init-from", mae_run, *QUIET)  # fmt: skip
-    _one_line_error(result, "none of its encoder tensors fit this model (pretrained model 'vit_tiny')")
+    _one_line_error(
+        result, "none of its encoder tensors fit this model (pretrained model 'vit_tiny')"
+    )
     result = run("train", scenes["store"], "--out", out, "--init-from", tmp_path / "nope", *QUIET)
     _one_line_error(result, "is not a terralearn run directory (no run.json)")
     result = run("train", scenes["store"], "--out", out, "--freeze-encoder", *QUIET)

@@ -93,7 +93,9 @@ def test_unknown_model_lists_known_ones(tmp_path, tiny_store):
 def test_graph_model_refused_for_rasters(tmp_path, tiny_store):
     result = run("train", tiny_store, "--out", tmp_path / "r", "--model", "sage", "--quiet")
     assert result.exit_code == 2
-    assert "model 'sage' is a graph model but terralearn train needs a raster model" in result.output
+    assert (
+        "model 'sage' is a graph model but terralearn train needs a raster model" in result.output
+    )
 
 
 def test_store_without_labels(tmp_path, unlabelled_store):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from raster_helpers import write_raster
 from torch.utils.data import DataLoader
 
+from raster_helpers import write_raster
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.ssl.data import UnlabelledChips
 
@@ -94,7 +94,9 @@ def test_band_statistics_from_sampled_chips_of_several_sources(raster):
 
 def test_sources_with_other_bands_are_refused(raster, tmp_path):
     other = write_raster(tmp_path / "b.tif", np.ones((3, 32, 32), np.uint16), descriptions=None)
-    with pytest.raises(IncompatibleError, match=r"has bands \['B1', 'B2', 'B3'\] but .* has \['red', 'nir'\]"):
+    with pytest.raises(
+        IncompatibleError, match=r"has bands \['B1', 'B2', 'B3'\] but .* has \['red', 'nir'\]"
+    ):
         UnlabelledChips([raster, other], chip_size=16)
 
 

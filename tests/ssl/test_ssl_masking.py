@@ -80,7 +80,9 @@ def test_hidden_patches_never_reach_the_encoder(stem):
     with torch.no_grad():
         latent = mae.encode(x, m, (4, 4))
         # change every hidden pixel wildly: the visible latents must not move at all
-        noisy = x + 100 * torch.randn_like(x) * (1 - mask_pixels(torch.ones_like(x), m.mask, 4, (4, 4)))
+        noisy = x + 100 * torch.randn_like(x) * (
+            1 - mask_pixels(torch.ones_like(x), m.mask, 4, (4, 4))
+        )
         latent_noisy = mae.encode(noisy, m, (4, 4))
     hook.remove()
     assert seen[0].shape == (2, 4, 32)  # only the 4 visible tokens enter the blocks

@@ -23,7 +23,10 @@ def test_matching_unet_loads_every_encoder_tensor():
     assert not report.unused and not report.resized
     for key, value in target.encoder.state_dict().items():
         assert torch.equal(value, state[key]), key
-    assert report.lines()[0] == f"encoder weights from run: {len(state)} of {len(state)} tensors loaded"
+    assert (
+        report.lines()[0]
+        == f"encoder weights from run: {len(state)} of {len(state)} tensors loaded"
+    )
 
 
 def test_matching_vit_loads_every_encoder_tensor_and_leaves_the_decoder():
@@ -46,7 +49,8 @@ def test_other_widths_are_reported_as_not_fitting_and_keep_their_values():
     report = transfer_weights(target.encoder, _encoder_state(source))
     first = next(k for k in before if k.endswith("weight") and before[k].ndim == 4)
     assert report.mismatched[first] == (
-        list(source.encoder.state_dict()[first].shape), list(before[first].shape)
+        list(source.encoder.state_dict()[first].shape),
+        list(before[first].shape),
     )
     assert torch.equal(target.encoder.state_dict()[first], before[first])
     # only shape-free tensors (batch-norm step counters) fit
@@ -63,7 +67,9 @@ def test_different_depth_reports_new_and_unused_tensors():
     assert report.new and all(k.startswith("stages.2.") for k in report.new)
     assert not report.unused
     assert len(report.loaded) == len(source.encoder.state_dict())
-    assert any(line.startswith("  new (not in the checkpoint): stages.2.") for line in report.lines())
+    assert any(
+        line.startswith("  new (not in the checkpoint): stages.2.") for line in report.lines()
+    )
 
 
 def test_vit_positions_of_another_grid_are_interpolated():

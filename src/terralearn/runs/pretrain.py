@@ -214,7 +214,9 @@ def _finish(run: RunDir, trainer, task, data, config: PretrainConfig, elapsed: f
     if metrics_csv.is_file():
         figures.append(plot_loss_curve(metrics_csv, run.figures / "loss.png"))
     if config.method == "mae":
-        figures.append(write_reconstructions(task.cpu().eval(), data, run.figures / "reconstructions.png"))
+        figures.append(
+            write_reconstructions(task.cpu().eval(), data, run.figures / "reconstructions.png")
+        )
     metrics["figures"] = [str(p.relative_to(run.path)) for p in figures]
     _write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
 

@@ -78,9 +78,9 @@ class MultispectralViews:
         if self.band_dropout > 0 and c > 1:
             keep = self._rand(b, c) >= self.band_dropout
             none_kept = ~keep.any(dim=1)
-            keep[none_kept, torch.randint(0, c, (int(none_kept.sum()),), generator=self.generator)] = (
-                True
-            )
+            keep[
+                none_kept, torch.randint(0, c, (int(none_kept.sum()),), generator=self.generator)
+            ] = True
             out = out * keep[..., None, None].to(out)
         return out
 

@@ -110,7 +110,7 @@ class UnlabelledChips(IterableDataset):
                     f"{self.names[i]!r} has bands {self._bands(i)} but {self.names[0]!r} has "
                     f"{self.bands}; give sources with the same bands in the same order"
                 )
-        for i, src in enumerate(self.sources):
+        for src in self.sources:
             if isinstance(src, xr.DataArray):
                 chip_offsets(src.shape[1], src.shape[2], chip_size)  # raises if too small
         self.grid_chips = sum(len(self._offsets(i, (0, 0))) for i in range(len(self.sources)))

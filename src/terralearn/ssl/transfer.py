@@ -63,9 +63,7 @@ class TransferReport:
         if self.resized:
             out.append(f"  resized (positions interpolated): {names(self.resized)}")
         if self.mismatched:
-            shown = [
-                f"{k} {tuple(a)} -> {tuple(b)}" for k, (a, b) in list(self.mismatched.items())
-            ]
+            shown = [f"{k} {tuple(a)} -> {tuple(b)}" for k, (a, b) in list(self.mismatched.items())]
             out.append(f"  did not fit (checkpoint -> model shape): {names(shown)}")
         if self.new:
             out.append(f"  new (not in the checkpoint): {names(self.new)}")
@@ -78,7 +76,9 @@ class TransferReport:
             "source": self.source,
             "loaded": self.loaded,
             "resized": self.resized,
-            "did_not_fit": {k: {"checkpoint": a, "model": b} for k, (a, b) in self.mismatched.items()},
+            "did_not_fit": {
+                k: {"checkpoint": a, "model": b} for k, (a, b) in self.mismatched.items()
+            },
             "new": self.new,
             "unused": self.unused,
         }
@@ -111,11 +111,7 @@ def transfer_weights(
         elif value.shape == current.shape:
             state[key] = value.to(current.dtype)
             report.loaded.append(key)
-        elif (
-            key.endswith("pos_embed")
-            and value.ndim == 4
-            and value.shape[:2] == current.shape[:2]
-        ):
+        elif key.endswith("pos_embed") and value.ndim == 4 and value.shape[:2] == current.shape[:2]:
             state[key] = _resize_positions(value.float(), current.shape).to(current.dtype)
             report.resized.append(key)
         else:

@@ -155,7 +155,9 @@ class PretrainTask(lightning.LightningModule):
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            (no_decay if p.ndim <= 1 or name.endswith(("pos_embed", "mask_token")) else decay).append(p)
+            (
+                no_decay if p.ndim <= 1 or name.endswith(("pos_embed", "mask_token")) else decay
+            ).append(p)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": hp["weight_decay"]},
              {"params": no_decay, "weight_decay": 0.0}],
@@ -172,4 +174,7 @@ class PretrainTask(lightning.LightningModule):
             return 0.5 * (1 + math.cos(math.pi * progress))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
