@@ -229,3 +229,12 @@ def test_ddp_on_two_cpu_processes(tmp_path, tiny_store):
     assert (out / "checkpoints" / "best.ckpt").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1
+
+
+def test_a_pretraining_run_is_not_a_model_to_evaluate(tmp_path, tiny_store):
+    run_dir = tmp_path / "pre"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"kind": "pretraining"}))
+    result = run("evaluate", run_dir, tiny_store, "--quiet")
+    assert result.exit_code == 2
+    assert "is a pretraining run, not a segmentation run; fine-tune from it with" in result.output

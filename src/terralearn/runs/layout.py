@@ -90,13 +90,23 @@ class RunDir:
     def is_run(self) -> bool:
         return (self.path / RUN_FILE).is_file()
 
-    def info(self) -> RunInfo:
+    def info(self, kind: str | None = "segmentation") -> RunInfo:
+        """The run's ``run.json``; ``kind`` (when given) must match the run's kind."""
         if not self.is_run():
             raise NotARunError(
                 f"{str(self.path)!r} is not a terralearn run directory (no {RUN_FILE}); "
                 "train one with `terralearn train STORE --out RUN`"
             )
-        return RunInfo.from_json(json.loads((self.path / RUN_FILE).read_text()))
+        data = json.loads((self.path / RUN_FILE).read_text())
+        found = data.get("kind", "segmentation")
+        if kind is not None and found != kind:
+            hint = (
+                "fine-tune from it with `terralearn train STORE --init-from RUN`"
+                if found == "pretraining"
+                else f"give a {kind} run"
+            )
+            raise NotARunError(f"{str(self.path)!r} is a {found} run, not a {kind} run; {hint}")
+        return RunInfo.from_json(data)
 
 
 def load_task(run: str | os.PathLike, which: str = "best"):

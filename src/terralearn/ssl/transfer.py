@@ -149,7 +149,7 @@ def read_pretrained(run: str | os.PathLike, option: str = "--init-from") -> Pret
             f"{option} {str(run)!r} is not a terralearn run directory (no run.json); "
             "give the --out of `terralearn pretrain`"
         )
-    info = run_dir.info()
+    info = run_dir.info(kind=None)
     if info.kind != PRETRAINING_KIND:
         raise NotARunError(
             f"{option} {str(run)!r} is a {info.kind} run, not a pretraining run; "
