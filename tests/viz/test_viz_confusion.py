@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from conftest import expected_pixels, png_shape
 
+from conftest import expected_pixels, png_shape
 from terralearn.errors import ConfigError
 from terralearn.viz.confusion import confusion_figsize, normalize_confusion, plot_confusion_matrix
 

@@ -1,8 +1,8 @@
 import csv
 
 import pytest
-from conftest import expected_pixels, png_shape
 
+from conftest import expected_pixels, png_shape
 from terralearn.errors import InputNotFoundError
 from terralearn.viz.curves import PANEL_SIZE, plot_training_curves, read_epoch_metrics
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from conftest import expected_pixels, png_shape
 
+from conftest import expected_pixels, png_shape
 from terralearn.errors import ConfigError, InputNotFoundError
 from terralearn.viz.maps import (
     COLORBAR_WIDTH_INCHES,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from conftest import expected_pixels, png_shape
 
+from conftest import expected_pixels, png_shape
 from terralearn.errors import ConfigError
 from terralearn.viz.panels import mask_classes, panels_figsize, plot_sample_panels
 
