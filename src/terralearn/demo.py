@@ -179,7 +179,7 @@ def write_demo_report(
     maps = [
         plot_class_map(labels, info.classes, figures / "labels.png", title="exact labels", rgb=rgb),
         plot_class_map(
-            predicted, info.classes, figures / "prediction.png", title="prediction", rgb=None
+            predicted, info.classes, figures / "prediction.png", title="prediction", rgb=rgb
         ),
     ]
     if uncertainty is not None:
