@@ -9,8 +9,11 @@ benchmarks/_work/ and reused) and a small trained run (trained once into benchma
     formed as the engine forms them: within blocks of ``tiles_per_block`` tiles). The
     forward is timed on the real tiles of the middle tile row of the layout (every tile row
     has the same tiles and the same batches, and a CNN's CPU time does not depend on pixel
-    values) and multiplied by the number of tile rows. The overlap cost is the same forward
-    over non-overlapping tiles covering each pixel once. Target: <= 1.2.
+    values) and multiplied by the number of tile rows; it is timed before and after the
+    end-to-end runs (the median of both sets), as the load of a shared machine drifts. The
+    overlap cost is the same forward over non-overlapping tiles covering each pixel once.
+    Beside it, ``predict_raster`` runs in-process with a network that costs nothing (zero
+    logits): the overhead alone (reading, softmax, blending, class map, COG). Target: <= 1.2.
 (b) peak RSS of the ``terralearn predict`` CLI subprocess (the same run as (a)): the
     process's ``ru_maxrss`` and the peak sum over its process tree (psutil, every 0.1 s).
     Target: < 2 GB, not growing with the raster.
@@ -232,7 +235,7 @@ def time_forward(net, batches: list, repeats: int) -> tuple[list[float], list[fl
 
 def forward_baseline(
     run: Path, image: Path, tile: int | None, overlap: int | None, batch: int, repeats: int,
-    extra_tiles: tuple[int, ...] = (),
+    extra_tiles: tuple[int, ...] = (), kinds: tuple[str, ...] = ("overlap", "once"),
 ) -> dict[str, Forward]:  # fmt: skip
     """The bare forward over the layout ``predict_raster`` uses, and over non-overlapping tiles.
 
@@ -259,6 +262,8 @@ def forward_baseline(
             x = task.normalize(torch.from_numpy(band)[None])[0]
         suffix = "" if t == layout.tile_size else f"@{t}"
         for name, lo in (("overlap", lay), ("once", once)):
+            if name not in kinds:
+                continue
             tiles = [x[:, :, x0 : x0 + lo.tile_w] for x0 in lo.col_starts]
             # batches as the engine forms them: within blocks of tiles_per_block tiles
             per_block = tiles_per_block(lo, batch)
@@ -370,7 +375,8 @@ def report(results: list[SizeResult], dask: dict | None, args, run: Path) -> Non
         f"batch {args.batch_size} tiles, smooth blending, class map COG only"
     )
     print(
-        f"forward: median of {args.repeats} passes over the middle tile row x tile rows; e2e: "
+        f"forward: median of {args.repeats} passes before and {args.repeats} after the e2e runs "
+        f"over the middle tile row x tile rows (non-overlapping: {args.repeats} after); e2e: "
         f"median of {args.repeats} runs up to {args.repeat_max_size} px, 1 run above"
     )
     print("\n(a) end-to-end / bare forward over the same tiles (target <= 1.2)")
@@ -477,6 +483,12 @@ def main() -> None:
         image = ensure_scene(size)
         res = SizeResult(size)
         n = args.repeats if size <= args.repeat_max_size else 1
+        # the forward is timed before and after the end-to-end runs: load drifts on a shared box
+        print(f"{size}: bare forward, before (load {loadavg():.1f}) ...", flush=True)
+        before = forward_baseline(
+            run, image, args.tile_size, args.overlap, args.batch_size, args.repeats,
+            kinds=("overlap",),
+        )["overlap"]  # fmt: skip
         for i in range(n):
             print(
                 f"{size}: terralearn predict, run {i + 1}/{n} (load {loadavg():.1f}) ...",
@@ -492,12 +504,18 @@ def main() -> None:
         extra = ()
         if size == sizes[-1] and not args.skip_tile_table and res.e2e[0].tile_size != 512:
             extra = (512,)
-        print(f"{size}: bare forward (load {loadavg():.1f}) ...", flush=True)
+        print(f"{size}: bare forward, after (load {loadavg():.1f}) ...", flush=True)
         res.forward = forward_baseline(
             run, image, args.tile_size, args.overlap, args.batch_size, args.repeats, extra
         )
         f = res.forward["overlap"]
-        print(f"  {f.seconds:.1f} s over {f.tiles} tiles (load {loadavg():.1f})", flush=True)
+        print(
+            f"  {before.seconds:.1f} s before, {f.seconds:.1f} s after, over {f.tiles} tiles "
+            f"(load {loadavg():.1f})",
+            flush=True,
+        )
+        f.row_seconds = before.row_seconds + f.row_seconds
+        f.row_cpu = before.row_cpu + f.row_cpu
         if not args.skip_null:
             print(f"{size}: predict_raster without the network ...", flush=True)
             res.null = null_run(run, image, args.tile_size, args.overlap, args.batch_size)
