@@ -18,6 +18,7 @@ import numpy as np
 
 from terralearn.errors import ConfigError
 from terralearn.predict.engine import Block, BlockResult
+from terralearn.predict.memory import retain_freed_memory
 from terralearn.predict.model import Predictor
 
 
@@ -68,6 +69,8 @@ def dask_client(spec: Any) -> Iterator[Any]:
         )
         client = distributed.Client(cluster)
         try:
+            # our own workers only predict: let them keep freed memory (see .memory)
+            client.run(retain_freed_memory)
             yield client
         finally:
             client.close()

@@ -1,0 +1,43 @@
+"""retained_memory: freed blocks are reused instead of being faulted back in (glibc)."""
+
+from __future__ import annotations
+
+import resource
+
+import pytest
+import torch
+
+from terralearn.predict import memory
+
+pytestmark = pytest.mark.skipif(memory._libc() is None, reason="needs glibc")
+
+PAGES = 64 * 2**20 // 4096  # one 64 MB tensor
+
+
+def _faults_of_allocations(times: int = 4) -> int:
+    """Minor page faults of allocating, filling and freeing a 64 MB tensor ``times`` times
+    (after one allocation that may fault in any case), as a forward pass does."""
+    torch.ones(64 * 2**20, dtype=torch.uint8)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(times):
+        a = torch.ones(64 * 2**20, dtype=torch.uint8)
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_freed_memory_is_reused_inside_only():
+    # glibc's default: every tensor faults anew
+    assert min(_faults_of_allocations() for _ in range(2)) >= 3 * PAGES
+    with memory.retained_memory() as applied:
+        assert applied
+        # the heap may need a few rounds to hold the block (small objects move its top)
+        assert min(_faults_of_allocations() for _ in range(4)) < PAGES // 4
+    assert memory._depth == 0
+
+
+def test_nested_uses_keep_the_settings_until_the_outermost_exits():
+    with memory.retained_memory():
+        with memory.retained_memory() as inner:
+            assert inner
+        assert min(_faults_of_allocations() for _ in range(4)) < PAGES // 4
+    assert memory._depth == 0
