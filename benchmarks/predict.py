@@ -10,7 +10,7 @@ benchmarks/_work/ and reused) and a small trained run (trained once into benchma
     forward is timed on the real tiles of the middle tile row of the layout (every tile row
     has the same tiles and the same batches, and a CNN's CPU time does not depend on pixel
     values) and multiplied by the number of tile rows, with glibc keeping freed memory as
-    ``predict_raster`` has it (``terralearn.predict.memory``); it is timed before and after the
+    ``predict_raster`` has it (``terralearn._memory``); it is timed before and after the
     end-to-end runs (the median of both sets), as the load of a shared machine drifts. The
     overlap cost is the same forward over non-overlapping tiles covering each pixel once.
     Beside it, ``predict_raster`` runs in-process with a network that costs nothing (zero
@@ -226,10 +226,10 @@ def time_forward(net, batches: list, repeats: int) -> tuple[list[float], list[fl
     """Wall and CPU seconds of forwarding ``batches`` once, per repeat (after a warm-up)."""
     import torch
 
-    from terralearn.predict.memory import retained_memory
+    from terralearn._memory import retained_memory
 
     walls, cpus = [], []
-    # glibc keeps freed activations for reuse, as predict_raster has it (see predict.memory)
+    # glibc keeps freed activations for reuse, as predict_raster has it (see terralearn._memory)
     with torch.inference_mode(), retained_memory():
         net(batches[0])  # warm-up: allocator, oneDNN kernels
         for _ in range(repeats):

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._memory import retained_memory
 from terralearn.errors import ConfigError
 from terralearn.predict.engine import class_map, entropy, iter_predictions
-from terralearn.predict.memory import retained_memory
 from terralearn.predict.model import Predictor, check_image, load_predictor
 from terralearn.predict.windows import (
     Blend,
@@ -208,7 +208,7 @@ def predict_raster(
     counts = np.zeros(256, dtype=np.int64)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_read_env())
-        stack.enter_context(retained_memory())  # half the forward time (see .memory)
+        stack.enter_context(retained_memory())  # half the forward time (see terralearn._memory)
         # entered first, renamed last: OUTPUT appears only when everything else is in place
         temps = {
             kind: stack.enter_context(

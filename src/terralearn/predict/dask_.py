@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._memory import retain_freed_memory
 from terralearn.errors import ConfigError
 from terralearn.predict.engine import Block, BlockResult
-from terralearn.predict.memory import retain_freed_memory
 from terralearn.predict.model import Predictor
 
 
@@ -74,7 +74,7 @@ def dask_client(spec: Any) -> Iterator[Any]:
         )
         client = distributed.Client(cluster)
         try:
-            # our own workers only predict: let them keep freed memory (see .memory)
+            # our own workers only predict: let them keep freed memory (see terralearn._memory)
             client.run(retain_freed_memory)
             client.run(_set_torch_threads, worker_threads(int(value)))
             yield client

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from terralearn._fs import atomic_write_bytes, check_output
+from terralearn._memory import retained_memory
 from terralearn.config import to_yaml
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
@@ -287,7 +288,8 @@ def train(
     # a deprecation inside Lightning's own code, not actionable by our users
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     started = time.perf_counter()
-    trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
+    with retained_memory():  # activations reused, not faulted in anew each step
+        trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
     elapsed = time.perf_counter() - started
     if trainer.global_rank != 0:
         return run.path

@@ -7,7 +7,7 @@ import resource
 import pytest
 import torch
 
-from terralearn.predict import memory
+from terralearn import _memory as memory
 
 pytestmark = pytest.mark.skipif(memory._libc() is None, reason="needs glibc")
 
