@@ -1,10 +1,11 @@
-"""SLIC segments, region adjacency against brute force, and mapping back to a raster."""
+"""Superpixels, region adjacency against brute force, and mapping back to a raster."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from terralearn.graph.segments import region_adjacency, segment_labels, slic_segments, to_raster
+from terralearn.graph.objects import superpixels
+from terralearn.graph.segments import region_adjacency, segment_labels, to_raster
 
 
 def test_region_adjacency_of_a_known_layout():
@@ -19,7 +20,7 @@ def test_slic_on_two_halves_and_back_to_raster():
     image = np.zeros((2, 40, 40))
     image[:, :, 20:] = 10.0
     image += np.random.default_rng(0).normal(0, 0.1, image.shape)
-    seg = slic_segments(image, n_segments=8)
+    seg = superpixels(image, n_segments=8).segments
     # no segment straddles the edge between the halves
     for s in range(seg.count):
         cols = np.nonzero(seg.labels == s)[1]
@@ -38,6 +39,6 @@ def test_slic_on_two_halves_and_back_to_raster():
 def test_invalid_pixels_are_not_segmented():
     image = np.random.default_rng(0).normal(size=(1, 20, 20))
     image[:, :5] = np.nan
-    seg = slic_segments(image, n_segments=4)
+    seg = superpixels(image, n_segments=4).segments
     assert (seg.labels[:5] == -1).all() and (seg.labels[5:] >= 0).all()
     assert to_raster(seg.labels, np.arange(seg.count))[0, 0] == 255

@@ -311,3 +311,87 @@ def compare(
                 }
             plot_residual_map(pts.xy, residuals, tmp / "residuals.png")
         click.echo(f"written: {out}")
+
+
+@graph.command("segments")
+@click.argument("image", type=click.Path())
+@click.option("--labels", required=True, type=click.Path(),
+              help="Label raster or polygons; put on the image grid like `terralearn prepare`.")  # fmt: skip
+@click.option("--class-column", default=None, help="Attribute holding the class of each polygon.")
+@click.option("--bands", default=None, help="Comma-separated band names to use, in order.")
+@click.option("--n-segments", type=int, default=None,
+              help="Approximate number of SLIC segments [valid pixels / --segment-size].")  # fmt: skip
+@click.option("--segment-size", type=float, default=100, show_default=True,
+              help="Average pixels per segment (without --n-segments).")  # fmt: skip
+@click.option("--compactness", type=float, default=0.3, show_default=True,
+              help="SLIC colour/space trade-off on standardised bands (higher: squarer).")  # fmt: skip
+@click.option("--model", default="sage", show_default=True, help="gcn, sage or gat.")
+@click.option("--epochs", type=int, default=300, show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--hidden", type=int, default=64, show_default=True)
+@click.option("--layers", type=int, default=2, show_default=True)
+@click.option("--dropout", type=float, default=0.2, show_default=True)
+@click.option("--val", type=float, default=0.2, show_default=True,
+              help="Share of segments (whole blocks) held out for the validation score.")  # fmt: skip
+@click.option("--block-size", type=float, default=None,
+              help="Split block side in pixels [a fifth of the longer image side].")  # fmt: skip
+@click.option("--buffer", type=float, default=0.0, show_default=True,
+              help="Drop training segments closer than this (pixels) to a validation one.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", required=True, type=click.Path(), help="Run folder to write.")
+@overwrite_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def segments(
+    image, labels, class_column, bands, n_segments, segment_size, compactness, model, epochs, lr,
+    hidden, layers, dropout, val, block_size, buffer, seed, out, overwrite, quiet,
+) -> None:  # fmt: skip
+    """Train a GNN to classify SLIC segments of IMAGE (object-based image analysis).
+
+    Segments are nodes (band means and standard deviations), adjacent segments are joined;
+    a segment's class is the majority of its labelled pixels. Predict with
+    `terralearn graph segments-predict RUN IMAGE OUTPUT.tif`.
+    """
+    from terralearn._fs import check_output
+    from terralearn._progress import progress_bar
+    from terralearn.graph.segment_runs import train_segments
+    from terralearn.models import create_model, require_kind
+
+    check_output(out, overwrite, option="--out")
+    require_kind(model, "graph", "terralearn graph segments")
+    model_kwargs = {"hidden": hidden, "layers": layers, "dropout": dropout}
+    create_model(model, 1, 1, **model_kwargs)  # option errors before reading anything
+    with progress_bar(epochs, f"training {model}", enabled=not quiet) as bar:
+        run, scores = train_segments(
+            image, labels, out, bands=_split((bands,)) if bands else None,
+            class_column=class_column, n_segments=n_segments, pixels_per_segment=segment_size,
+            compactness=compactness, model=model, epochs=epochs, lr=lr,
+            model_kwargs=model_kwargs, val=val, block_size=block_size, buffer=buffer, seed=seed,
+            overwrite=overwrite, progress=lambda epoch, loss: bar.advance(),
+        )  # fmt: skip
+    import json
+
+    info = json.loads((run / "config.json").read_text())["segments"]
+    click.echo(f"trained {model} on {info['count']:,} segments ({info['edges'] // 2:,} edges)")
+    if scores:
+        click.echo(
+            "validation (pixels): "
+            + _format_scores({k: v for k, v in scores.items() if k != "per_class"})
+        )
+    click.echo(f"written: {run}")
+
+
+@graph.command("segments-predict")
+@click.argument("run", type=click.Path())
+@click.argument("image", type=click.Path())
+@click.argument("output", type=click.Path())
+@overwrite_option
+def segments_predict(run, image, output, overwrite) -> None:
+    """Segment IMAGE like RUN's training image, classify every segment, write OUTPUT.tif.
+
+    OUTPUT is a class GeoTIFF on the grid of IMAGE (uint8, nodata 255, colour table).
+    """
+    from terralearn.graph.segment_runs import predict_segments
+
+    result = predict_segments(run, image, output, overwrite=overwrite)
+    click.echo(f"predicted {result.num_segments:,} segments in {result.seconds:.1f} s")
+    click.echo(f"written: {result.path}")

@@ -8,7 +8,9 @@
 - :mod:`~terralearn.graph.baselines`: IDW, ordinary kriging, random forest.
 - :mod:`~terralearn.graph.validation`: spatial block cross-validation of all of them.
 - :mod:`~terralearn.graph.grid`: prediction to a GeoTIFF grid; :mod:`~terralearn.graph.runs`:
-  run folders; :mod:`~terralearn.graph.segments`: SLIC superpixels and region adjacency.
+  run folders; :mod:`~terralearn.graph.segments`: region adjacency and segment labels;
+  :mod:`~terralearn.graph.objects`: SLIC superpixels and the segment classifier;
+  :mod:`~terralearn.graph.segment_runs`: segment classification runs (train, predict to a raster).
 
 PyTorch Geometric (slow to import) loads only when a GNN is built.
 """

@@ -165,10 +165,13 @@ def load_run(path: str | os.PathLike) -> GraphRun:
         )
     config = json.loads(config_path.read_text())
     if config.get("kind") != KIND:
-        raise NotARunError(
-            f"{str(path)!r} is a {config.get('kind', 'unknown')} run, not a graph run; "
-            "use `terralearn evaluate/predict` for raster runs"
+        kind = config.get("kind", "unknown")
+        hint = (
+            "use `terralearn graph segments-predict` for segment runs"
+            if kind == "graph-segments"
+            else "use `terralearn evaluate/predict` for raster runs"
         )
+        raise NotARunError(f"{str(path)!r} is a {kind} run, not a graph run; {hint}")
     tensors = torch.load(path / MODEL_FILE, weights_only=True, map_location="cpu")
     return GraphRun(path, config, GraphLearner.from_state(config["learner"], tensors))
 

@@ -1,9 +1,9 @@
-"""Image segments as graph nodes: SLIC superpixels, region adjacency, per-segment features.
+"""Image segments as graph nodes: the segment table, region adjacency, labels and rasters.
 
-For object-based image analysis: a ``(bands, H, W)`` image is cut into superpixels with
-scikit-image's SLIC; two segments are adjacent when they share a pixel edge (4-connectivity);
-each segment's node features are the mean and standard deviation of every band. Class labels
-per segment are the majority label of its pixels, and segment predictions map back to a raster.
+For object-based image analysis (the superpixels themselves come from
+:func:`terralearn.graph.objects.superpixels`): two segments are adjacent when they share a pixel
+edge (4-connectivity); class labels per segment are the majority label of its pixels, and
+segment predictions map back to a raster.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from terralearn.errors import ConfigError
 from terralearn.graph.build import Graph
 
 
@@ -35,63 +34,6 @@ class Segments:
     @property
     def count(self) -> int:
         return len(self.sizes)
-
-
-def slic_segments(
-    image: np.ndarray,
-    n_segments: int = 500,
-    compactness: float = 0.1,
-    valid: np.ndarray | None = None,
-    seed: int = 0,
-) -> Segments:
-    """Superpixels of a ``(bands, H, W)`` image with SLIC on standardised bands.
-
-    Args:
-        n_segments: approximate number of segments.
-        compactness: SLIC's colour/space trade-off (bands are standardised to unit variance).
-        valid: ``(H, W)`` mask of usable pixels (default: all finite).
-    """
-    from skimage.segmentation import slic
-
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 3:
-        raise ConfigError(f"segments need a (bands, height, width) image, got shape {image.shape}")
-    if valid is None:
-        valid = np.isfinite(image).all(axis=0)
-    if not valid.any():
-        raise ConfigError("the image has no valid pixel to segment")
-    mean = np.array([b[valid].mean() for b in image])
-    std = np.array([b[valid].std() or 1.0 for b in image])
-    scaled = (np.where(valid, image, mean[:, None, None]) - mean[:, None, None]) / std[
-        :, None, None
-    ]
-    raw = slic(
-        np.moveaxis(scaled, 0, -1), n_segments=n_segments, compactness=compactness,
-        channel_axis=-1, mask=valid, start_label=0, enforce_connectivity=True,
-    )  # fmt: skip
-    raw = np.where(valid, raw, -1)
-    ids, labels = np.unique(raw, return_inverse=True)
-    labels = labels.reshape(raw.shape) - (1 if ids[0] == -1 else 0)
-    labels[~valid] = -1
-    return _describe(image, labels)
-
-
-def _describe(image: np.ndarray, labels: np.ndarray) -> Segments:
-    ok = labels >= 0
-    seg = labels[ok]
-    count = int(seg.max()) + 1
-    sizes = np.bincount(seg, minlength=count).astype(np.float64)
-    means, stds = [], []
-    for band in image:
-        values = band[ok]
-        m = np.bincount(seg, values, count) / sizes
-        sq = np.bincount(seg, values**2, count) / sizes
-        means.append(m)
-        stds.append(np.sqrt(np.maximum(sq - m**2, 0)))
-    rows, cols = np.nonzero(ok)
-    cx = np.bincount(seg, cols + 0.5, count) / sizes
-    cy = np.bincount(seg, labels.shape[0] - rows - 0.5, count) / sizes
-    return Segments(labels, np.column_stack(means + stds), np.column_stack([cx, cy]), sizes)
 
 
 def region_adjacency(labels: np.ndarray) -> Graph:
