@@ -55,10 +55,47 @@ def test_epochs_shift_the_grid(raster):
 
 
 def test_chips_per_epoch_and_workers_split_the_stream(raster):
-    data = UnlabelledChips([raster], chip_size=16, chips_per_epoch=10, seed=0)
-    assert data.quota(0, 1, 0, 2) + data.quota(0, 1, 1, 2) == 10
-    assert data.quota(0, 3) + data.quota(1, 3) + data.quota(2, 3) == 10
-    assert len(_chips(data, num_workers=2)) == 10
+    data = UnlabelledChips([raster], chip_size=16, chips_per_epoch=10, seed=0, batch_size=4)
+    # each of N ranks serves ceil(10 / N) chips cut to whole batches of 4 (no short batch)
+    assert [data.rank_quota(n) for n in (1, 2, 3, 20)] == [8, 4, 4, 1]  # 1: less than a batch
+    # loader workers take whole batches in turn
+    assert [data.quota(1, w, 3) for w in range(3)] == [4, 4, 0]
+    batches = list(DataLoader(data, batch_size=4, num_workers=2))
+    assert [len(b["image"]) for b in batches] == [4, 4]
+    assert len(DataLoader(data, batch_size=4)) == 2
+    small = UnlabelledChips([raster], chip_size=16, chips_per_epoch=3, batch_size=4)
+    assert small.rank_quota(1) == 3 and [small.quota(1, w, 2) for w in range(2)] == [3, 0]
+
+
+def _origins(data) -> list[tuple[int, int]]:
+    """(row, col) of every chip served (the raster's values encode the position)."""
+    return [divmod(int(c[0, 0, 0]) - 1, 1000) for c in _chips(data)]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ranks_serve_disjoint_shares_of_one_small_image(raster, monkeypatch, workers):
+    # the 64 x 96 image is a single band of rows: the shares must split its chips
+    served = []
+    for rank in range(2):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        data = UnlabelledChips([raster], chip_size=16, chips_per_epoch=12, shuffle_buffer=4,
+                               seed=5, batch_size=2)  # fmt: skip
+        data.set_epoch(3)
+        assert len(data) == 6
+        served.append(_origins(data) if not workers else _origins_with_workers(data, workers))
+    assert len(served[0]) == len(served[1]) == 6
+    assert len(set(served[0])) == 6 and not set(served[0]) & set(served[1])
+    # the shares are slices of one pass: every chip lies on that pass's shifted grid
+    grid = data._bands_of(0, np.random.default_rng([5, 3, 0]))  # seed, epoch, pass
+    assert set(served[0]) | set(served[1]) <= {(int(r), int(c)) for u in grid for r, c in u.offsets}
+
+
+def _origins_with_workers(data, workers: int) -> list[tuple[int, int]]:
+    out = []
+    for batch in DataLoader(data, batch_size=2, num_workers=workers):
+        out += [divmod(int(c[0, 0, 0]) - 1, 1000) for c in batch["image"].numpy()]
+    return out
 
 
 def test_chip_store_source_ignores_labels(unlabelled_store_ssl):
@@ -108,3 +145,21 @@ def test_chip_larger_than_the_image_and_all_nodata(raster, tmp_path):
     with pytest.raises(ConfigError, match="no chip of 16 x 16 pixels without nodata"):
         next(iter(data))
     assert torch.is_tensor(next(iter(UnlabelledChips([raster], chip_size=16)))["image"])
+
+
+def test_data_module_serves_the_epoch_about_to_run(raster):
+    from types import SimpleNamespace
+
+    from terralearn.ssl.data import UnlabelledDataModule
+
+    data = UnlabelledChips([raster], chip_size=16, shuffle_buffer=0, seed=2, batch_size=4)
+    module = UnlabelledDataModule(data, num_workers=2)
+    # a trainer restored from a checkpoint taken after 3 epochs: the next epoch is 3
+    progress = SimpleNamespace(current=SimpleNamespace(processed=3))
+    module.trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_progress=progress))
+    loader = module.train_dataloader()
+    got = sorted(int(c[0, 0, 0]) for b in loader for c in b["image"])
+    assert data.epoch == 3 and loader.batch_size == 4 and loader.num_workers == 2
+    expected = sorted(int(c[0, 0, 0]) for c in _chips(data))
+    data.set_epoch(0)
+    assert got == expected != sorted(int(c[0, 0, 0]) for c in _chips(data))

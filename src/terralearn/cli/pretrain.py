@@ -9,7 +9,9 @@ from terralearn.cli.options import config_option, overwrite_option
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--out", required=True, help="Run directory to create.")
+@click.option(
+    "--out", required=True, help="Run directory to create (or to continue with --resume)."
+)
 @click.option(
     "--method",
     type=click.Choice(["mae", "contrastive"]),
@@ -31,13 +33,19 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option("--accelerator", default=None, help="cpu, gpu or auto [auto].")
 @click.option("--num-workers", type=int, default=None, help="Data loader workers [0].")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out from its last checkpoint (same options; --epochs may grow).",
+)
 @config_option
 @overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def pretrain(images, out, config_path, overwrite, quiet, devices, **options) -> None:
+def pretrain(images, out, config_path, resume, overwrite, quiet, devices, **options) -> None:
     """Pretrain an encoder on chips of unlabelled IMAGES (rasters or chip stores).
 
-    The run directory feeds `terralearn train STORE --init-from RUN`.
+    The run directory feeds `terralearn train STORE --init-from RUN`. A killed run continues
+    with the same command plus --resume, from the end of its last finished epoch.
     """
     import json
 
@@ -58,7 +66,7 @@ def pretrain(images, out, config_path, overwrite, quiet, devices, **options) -> 
         progress=False if quiet else None,
         **options,
     )
-    path = run_pretrain(config, overwrite=overwrite)
+    path = run_pretrain(config, resume=resume, overwrite=overwrite)
     metrics_file = path / "metrics.json"
     if metrics_file.is_file():
         print_mapping(f"run {path}", json.loads(metrics_file.read_text()))

@@ -4,19 +4,21 @@
 RUN/
   config.yaml          resolved PretrainConfig
   run.json             kind "pretraining": model, bands, chip size, ... (RunInfo)
-  checkpoints/         last.ckpt (encoder.* + the method's heads), saved atomically
-  logs/metrics.csv     train_loss per step and epoch
-  metrics.json         final loss, epochs, chips seen, time
+  checkpoints/         last.ckpt (encoder.* + the method's heads), saved atomically each epoch
+  logs/metrics.csv     train_loss per step and epoch (the whole run, also across resumes)
+  metrics.json         final loss, epochs, steps, chips per epoch, devices, time
   figures/             loss.png; reconstructions.png (MAE)
 ```
-``terralearn train STORE --init-from RUN`` then starts from the encoder in ``last.ckpt``.
+``terralearn train STORE --init-from RUN`` then starts from the encoder in ``last.ckpt``;
+``terralearn pretrain ... --out RUN --resume`` continues a run that was killed (or extends it
+with more ``--epochs``). With DDP every rank reads its own share of the chips
+(:class:`~terralearn.ssl.data.UnlabelledChips`) and makes the same number of steps.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import time
 import warnings
@@ -25,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from terralearn._fs import atomic_write_bytes, check_output
+from terralearn._memory import retained_memory
 from terralearn.config import to_yaml
 from terralearn.errors import ConfigError
 from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
 
 LOGS_NAME = "logs"
 RECONSTRUCTION_PANELS = 4
+# Options that may change when a run is resumed; every other key must match the saved config.
+# Not `devices`: the step's batch (devices x batch size) and the steps per epoch, hence the
+# learning-rate schedule by step, depend on it.
+RESUMABLE_CHANGES = {"out", "epochs", "max_time", "strategy", "accelerator", "num_workers",
+                     "progress"}  # fmt: skip
 
 
 @dataclass
@@ -98,27 +106,70 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def pretrain(config: PretrainConfig, overwrite: bool = False) -> Path:
-    """Pretrain an encoder on unlabelled chips; returns the run directory."""
+def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Pretrain an encoder on unlabelled chips; returns the run directory.
+
+    ``resume=True`` continues ``config.out`` from ``checkpoints/last.ckpt``: weights, optimizer,
+    schedule, epoch and step, and the stream goes on with the epoch after the checkpoint's (the
+    chips an uninterrupted run would have drawn). Only options in :data:`RESUMABLE_CHANGES` may
+    differ from the saved config. Checkpoints are written at the end of every epoch, so a kill
+    loses at most the epoch in progress (``chips_per_epoch`` sets how long that is).
+    """
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
-    from torch.utils.data import DataLoader
 
+    from terralearn.runs import resume as resuming
     from terralearn.runs.checkpoint_io import AtomicCheckpointIO
-    from terralearn.ssl.data import UnlabelledChips
+    from terralearn.ssl.data import UnlabelledChips, UnlabelledDataModule
     from terralearn.tasks.pretrain import PretrainTask
 
     config.validate()
+    if resume and overwrite:
+        raise ConfigError(
+            "--resume continues the run in --out and --overwrite replaces it; give only one"
+        )
     run = RunDir(config.out)
+    primary = resuming.is_primary()
+    ckpt_path = None
+    if resume:
+        ckpt_path = resuming.check_resume(run, config, "pretraining", RESUMABLE_CHANGES)
+    elif primary:
+        check_output(run.path, overwrite, option="--out")
     data = UnlabelledChips(
         config.images, config.chip_size, config.chips_per_epoch, config.shuffle_buffer,
-        config.seed, config.bands,
+        config.seed, config.bands, batch_size=config.batch_size,
     )  # fmt: skip
     mean, std = data.band_mean_std(seed=config.seed)
-    rank_chips = len(data)
-    steps_per_epoch = max(1, math.ceil(rank_chips / config.batch_size))
+
+    callbacks: list = [
+        # the latest weights, after every epoch (with save_top_k=0, save_last only saves when
+        # another checkpoint was saved: only at the end of the fit)
+        ModelCheckpoint(dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
+                        save_on_train_epoch_end=True, enable_version_counter=False),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]  # fmt: skip
+    if config.progress:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar(leave=True))
+    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
+    # flushed at every log call: a killed run keeps its log up to the kill
+    logger = CSVLogger(save_dir=run.path, name=LOGS_NAME, version="", flush_logs_every_n_steps=1)
+    trainer = L.Trainer(
+        max_epochs=config.epochs,
+        max_time={"minutes": config.max_time} if config.max_time else None,
+        accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
+        precision=config.precision or ("16-mixed" if gpu else "32-true"),
+        callbacks=callbacks, logger=[logger], plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=config.progress, enable_model_summary=False,
+        limit_val_batches=0, num_sanity_val_steps=0,
+    )  # fmt: skip
+    # every rank serves the same whole batches (UnlabelledChips.rank_quota): one schedule for all
+    steps_per_epoch = max(1, math.ceil(data.rank_quota(trainer.world_size) / config.batch_size))
+    trainer.log_every_n_steps = max(1, min(10, steps_per_epoch))
+    L.seed_everything(config.seed, workers=True, verbose=False)  # before the weights are drawn
     task = PretrainTask(
         method=config.method, model=config.model, in_channels=len(data.bands),
         model_kwargs=config.model_kwargs, mask_ratio=config.mask_ratio,
@@ -129,54 +180,39 @@ def pretrain(config: PretrainConfig, overwrite: bool = False) -> Path:
         total_steps=steps_per_epoch * config.epochs, band_mean=mean, band_std=std,
     )  # fmt: skip
 
-    primary = (
-        int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
-    )
+    resumed_at = None
     if primary:
-        check_output(run.path, overwrite, option="--out")
-        if run.path.exists():
-            shutil.rmtree(run.path)
-        run.path.mkdir(parents=True)
+        if ckpt_path is not None:
+            resuming.clear_partial_saves(run)
+            step = resuming.checkpoint_step(ckpt_path)
+            resuming.carry_over_logs(run.logs, step)
+            resumed_at = step
+        else:
+            if run.path.exists():
+                shutil.rmtree(run.path)
+            run.path.mkdir(parents=True)
         _write_text(run.path / CONFIG_FILE, to_yaml(config))
         _write_text(run.path / RUN_FILE, json.dumps(_run_info(config, data).to_json(), indent=2))
 
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    callbacks: list = [
-        ModelCheckpoint(dirpath=run.checkpoints, save_top_k=0, save_last=True,
-                        save_on_train_epoch_end=True, enable_version_counter=False),
-        LearningRateMonitor(logging_interval="epoch"),
-    ]  # fmt: skip
-    if config.progress:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        callbacks.append(RichProgressBar(leave=True))
-    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
-    trainer = L.Trainer(
-        max_epochs=config.epochs,
-        max_time={"minutes": config.max_time} if config.max_time else None,
-        accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
-        precision=config.precision or ("16-mixed" if gpu else "32-true"),
-        callbacks=callbacks,
-        logger=[CSVLogger(save_dir=run.path, name=LOGS_NAME, version="")],
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=config.progress, enable_model_summary=False,
-        log_every_n_steps=max(1, min(10, steps_per_epoch)),
-        limit_val_batches=0, num_sanity_val_steps=0,
-    )  # fmt: skip
-    loader = DataLoader(
-        data, batch_size=config.batch_size, num_workers=config.num_workers,
-        persistent_workers=False,
-    )  # fmt: skip
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     # the stream's length is exact per process (see UnlabelledChips.quota)
     warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined.*")
+    # a resumed run writes into its own folders again
+    warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists.*")
+    warnings.filterwarnings(
+        "ignore", message=r".*Checkpoint directory .* exists and is not empty.*"
+    )
     started = time.perf_counter()
-    trainer.fit(task, train_dataloaders=loader)
+    with retained_memory():  # activations reused, not faulted in anew each step
+        trainer.fit(
+            task, datamodule=UnlabelledDataModule(data, config.num_workers), ckpt_path=ckpt_path
+        )
     elapsed = time.perf_counter() - started
     if trainer.global_rank != 0:
         return run.path
-    _finish(run, trainer, task, data, config, elapsed)
+    resuming.merge_logs(run.logs)
+    _finish(run, trainer, task, data, config, elapsed, steps_per_epoch, resumed_at)
     return run.path
 
 
@@ -194,23 +230,33 @@ def _run_info(config: PretrainConfig, data) -> RunInfo:
     )  # fmt: skip
 
 
-def _finish(run: RunDir, trainer, task, data, config: PretrainConfig, elapsed: float) -> None:
+def _finish(
+    run: RunDir, trainer, task, data, config: PretrainConfig, elapsed: float,
+    steps_per_epoch: int, resumed_at: int | None,
+) -> None:  # fmt: skip
     """metrics.json and figures."""
-    from terralearn.ssl.figures import plot_loss_curve
+    from terralearn.ssl.figures import plot_loss_curve, read_losses
 
+    metrics_csv = run.logs / "metrics.csv"
+    epoch_losses = read_losses(metrics_csv)[1] if metrics_csv.is_file() else []
     logged = trainer.callback_metrics
     loss = logged.get("train_loss_epoch", logged.get("train_loss"))
+    if epoch_losses:  # the log covers the whole run, also when resumed after the last epoch
+        loss = epoch_losses[-1][1]
     metrics: dict[str, Any] = {
         "method": config.method,
         "final_train_loss": None if loss is None else float(loss),
         "epochs": int(trainer.current_epoch),
+        "steps": int(trainer.global_step),
         "chips_per_epoch": data.chips_per_epoch,
+        "steps_per_epoch": steps_per_epoch,
+        "devices": int(trainer.world_size),
         "train_seconds": round(elapsed, 2),
+        "resumed_at_step": resumed_at,
         "checkpoint": "checkpoints/last.ckpt",
     }
     run.figures.mkdir(exist_ok=True)
     figures = []
-    metrics_csv = run.logs / "metrics.csv"
     if metrics_csv.is_file():
         figures.append(plot_loss_curve(metrics_csv, run.figures / "loss.png"))
     if config.method == "mae":

@@ -4,7 +4,8 @@
 - :mod:`~terralearn.ssl.mae`: masked autoencoder around a ViT encoder, light decoder.
 - :mod:`~terralearn.ssl.augment`: random views of multispectral chips.
 - :mod:`~terralearn.ssl.contrastive`: SimCLR (NT-Xent) for U-Net or ViT encoders.
-- :mod:`~terralearn.ssl.data`: unlabelled chips streamed from rasters or chip stores.
+- :mod:`~terralearn.ssl.data`: unlabelled chips streamed from rasters or chip stores, sharded
+  over DDP ranks and loader workers, and their LightningDataModule.
 - :mod:`~terralearn.ssl.transfer`: encoder weights into a model by name, with a report.
 - :mod:`~terralearn.ssl.figures`: loss curve and MAE reconstructions.
 
@@ -14,7 +15,7 @@ The Lightning module is :class:`terralearn.tasks.pretrain.PretrainTask`; runs ar
 
 from terralearn.ssl.augment import MultispectralViews
 from terralearn.ssl.contrastive import ContrastiveModel, nt_xent
-from terralearn.ssl.data import UnlabelledChips
+from terralearn.ssl.data import UnlabelledChips, UnlabelledDataModule
 from terralearn.ssl.mae import MaskedAutoencoder, reconstruct
 from terralearn.ssl.masking import PatchMask, patchify, random_masking, unpatchify
 from terralearn.ssl.transfer import (
@@ -31,6 +32,7 @@ __all__ = [
     "PatchMask",
     "TransferReport",
     "UnlabelledChips",
+    "UnlabelledDataModule",
     "init_encoder_from",
     "nt_xent",
     "patchify",

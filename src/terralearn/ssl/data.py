@@ -6,13 +6,18 @@ machine's disk). Per epoch:
 
 1. each source's chip grid gets a random origin shift (new chips every epoch, not the same
    crops again), and its chips are grouped into bands of rows (:mod:`terralearn.store.chips`);
-2. the row bands of all sources are shuffled and dealt round-robin to the ``ranks x workers``
-   readers (DDP ranks and data-loader workers): each reads only its own bands;
+2. the row bands of all sources are shuffled (the same order on every reader: it depends only
+   on seed, epoch and pass) and the chips, in that order, are cut into ``ranks x workers``
+   contiguous shares, one per reader (DDP rank, data-loader worker). Each reader reads only the
+   rows of its share, so readers never serve the same chip of a pass, even when a small image
+   is a single band of rows;
 3. chips with any nodata pixel are skipped; the rest pass through a shuffle buffer.
 
-An epoch is a fixed number of chips, ``chips_per_epoch`` (default: the number of grid chips),
-split evenly over the readers; a reader whose bands run out starts over on them with a new
-shuffle. So every DDP rank yields the same number of batches, which DDP needs.
+An epoch is a fixed number of chips, ``chips_per_epoch`` (default: the number of grid chips):
+every DDP rank serves ``ceil(chips_per_epoch / ranks)`` of them, cut down to whole batches
+(``batch_size``), so every rank yields the same number of full batches, which DDP needs; a
+rank's data-loader workers share its batches. A reader whose share runs out (nodata) starts a
+new pass: a new grid shift and order.
 
 Chip stores are read by blocks of consecutive chip ids the same way (labels are ignored).
 """
@@ -24,10 +29,11 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import lightning
 import numpy as np
 import torch
 import xarray as xr
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.geo.grid import chip_offsets
@@ -61,8 +67,9 @@ class UnlabelledChips(IterableDataset):
         chip_size: chip side in pixels (chip stores must have this chip size).
         chips_per_epoch: chips per epoch over all readers (default: all grid chips once).
         shuffle_buffer: chips held to shuffle the stream (0 keeps reading order).
-        seed: base seed; epoch ``e`` uses ``seed + e`` (call :meth:`set_epoch`).
+        seed: base seed; epoch ``e`` draws from ``(seed, e)`` (call :meth:`set_epoch`).
         bands: band names to select from rasters (None keeps all).
+        batch_size: the loader's batch size: each rank serves whole batches (see above).
 
     Raises:
         ConfigError: no source, or a chip store of another chip size.
@@ -77,6 +84,7 @@ class UnlabelledChips(IterableDataset):
         shuffle_buffer: int = 512,
         seed: int = 0,
         bands: Sequence[str] | None = None,
+        batch_size: int = 1,
     ) -> None:
         from terralearn.io import open_image
         from terralearn.store.reader import ChipStore, is_store
@@ -85,12 +93,17 @@ class UnlabelledChips(IterableDataset):
             raise ConfigError("pretraining needs at least one unlabelled IMAGE or chip store")
         if chip_size < 1:
             raise ConfigError(f"--chip-size {chip_size} must be at least 1")
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size {batch_size} must be at least 1")
         self.chip_size = chip_size
+        self.batch_size = batch_size
         self.shuffle_buffer = shuffle_buffer
         self.seed = seed
         self.epoch = 0
         self.sources: list[xr.DataArray | ChipStore] = []
         self.names: list[str] = []
+        self._reopen = {}  # source index -> path, for rasters opened from a file here
+        self._band_selection = bands
         for src in sources:
             if not isinstance(src, xr.DataArray) and is_store(src):
                 store = ChipStore(src)
@@ -101,6 +114,8 @@ class UnlabelledChips(IterableDataset):
                     )
                 self.sources.append(store)
             else:
+                if not isinstance(src, xr.DataArray):
+                    self._reopen[len(self.sources)] = src
                 self.sources.append(open_image(src, bands=bands))
             self.names.append("memory" if isinstance(src, xr.DataArray) else str(src))
         self.bands = self._bands(0)
@@ -195,17 +210,56 @@ class UnlabelledChips(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return rank, world, worker, workers
 
-    def quota(self, rank: int, world: int, worker: int = 0, workers: int = 1) -> int:
-        """Chips one reader yields per epoch: the epoch split over ranks, then over workers."""
-        base, extra = divmod(self.chips_per_epoch, world)
-        per_rank = base + (rank < extra)
-        base, extra = divmod(per_rank, workers)
-        return base + (worker < extra)
+    def rank_quota(self, world: int) -> int:
+        """Chips each of ``world`` ranks serves per epoch (the same on every rank).
+
+        ``ceil(chips_per_epoch / world)`` cut down to whole batches (kept whole when it is less
+        than one batch), so no rank ends on a short batch and all make the same number of steps.
+        """
+        chips = math.ceil(self.chips_per_epoch / world)
+        return chips - chips % self.batch_size if chips >= self.batch_size else chips
+
+    def quota(self, world: int, worker: int = 0, workers: int = 1) -> int:
+        """Chips one reader yields per epoch: a rank's quota dealt to its loader workers.
+
+        A loader with workers takes batch ``i`` from worker ``i % workers``, so each worker gets
+        whole batches in that order; the loader then yields exactly ``ceil(rank_quota / batch)``
+        batches, which is its length.
+        """
+        chips, b = self.rank_quota(world), self.batch_size
+        batches = math.ceil(chips / b)
+        mine = batches // workers + (worker < batches % workers)
+        served = mine * b
+        if batches and worker == (batches - 1) % workers:
+            served -= batches * b - chips  # the last, possibly short, batch
+        return served
 
     def __len__(self) -> int:
         """Chips per epoch of this process (all its loader workers together)."""
-        rank, world = _rank_world()
-        return self.quota(rank, world)
+        return self.rank_quota(_rank_world()[1])
+
+    def _share(self, units: list[_Band], index: int, count: int) -> list[_Band]:
+        """Reader ``index`` of ``count``: its contiguous slice of the chips of ``units``.
+
+        Units cut by the slice keep only the rows (or store ids) of their chips in the slice.
+        """
+        total = sum(len(u.offsets) for u in units)
+        lo, hi = total * index // count, total * (index + 1) // count
+        if hi == lo:  # more readers than chips: repeat one chip rather than serve none
+            lo, hi = index % total, index % total + 1
+        out, start = [], 0
+        for unit in units:
+            end = start + len(unit.offsets)
+            a, b = max(lo, start), min(hi, end)
+            if a < b:
+                offsets = unit.offsets[a - start : b - start]
+                if offsets.ndim == 1:  # store ids
+                    row0, row1 = int(offsets[0]), int(offsets[-1]) + 1
+                else:
+                    row0, row1 = int(offsets[0, 0]), int(offsets[-1, 0]) + self.chip_size
+                out.append(_Band(unit.source, row0, row1, offsets))
+            start = end
+        return out
 
     def _stream(self, index: int, count: int) -> Iterator[np.ndarray]:
         passes = 0
@@ -213,10 +267,9 @@ class UnlabelledChips(IterableDataset):
         while True:
             rng = np.random.default_rng([self.seed, self.epoch, passes])
             units = [u for i in range(len(self.sources)) for u in self._bands_of(i, rng)]
-            order = rng.permutation(len(units))
+            units = [units[k] for k in rng.permutation(len(units))]
             # after a pass without any valid chip, read every unit (not only this reader's)
-            picked = order[index::count] if empty_passes == 0 else order
-            mine = [units[k] for k in picked] or [units[k] for k in order]
+            mine = self._share(units, index, count) if empty_passes == 0 else units
             produced = False
             for unit in mine:
                 for chip in self._read(unit):
@@ -232,8 +285,15 @@ class UnlabelledChips(IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         if get_worker_info() is not None:
-            # a forked loader worker must not use the thread pool it inherited (deadlock);
-            # the workers already read in parallel
+            # A forked loader worker inherits the parent's open file handles, whose file offset
+            # its siblings share: concurrent reads would corrupt each other. Open the files
+            # again in this worker (DataArrays passed in memory are read as they are).
+            from terralearn.io import open_image
+
+            for i, path in self._reopen.items():
+                self.sources[i] = open_image(path, bands=self._band_selection)
+            # nor may it use the thread pool it inherited (deadlock); the workers already
+            # read in parallel
             import dask
 
             with dask.config.set(scheduler="synchronous"):
@@ -243,20 +303,20 @@ class UnlabelledChips(IterableDataset):
 
     def _iter(self) -> Iterator[dict[str, torch.Tensor]]:
         rank, world, worker, workers = self.reader()
-        quota = self.quota(rank, world, worker, workers)
+        quota = self.quota(world, worker, workers)
         index, count = rank * workers + worker, world * workers
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         buffer: list[np.ndarray] = []
         stream = self._stream(index, count)
         served = 0
         while served < quota:
-            chip = next(stream)
             if self.shuffle_buffer <= 1:
-                out = chip
+                out = next(stream)
             else:
-                buffer.append(chip)
-                if len(buffer) < min(self.shuffle_buffer, quota - served):
-                    continue
+                # hold min(buffer, chips still to serve): exactly `quota` chips are read, so a
+                # reader whose share suffices never starts another pass
+                while len(buffer) < min(self.shuffle_buffer, quota - served):
+                    buffer.append(next(stream))
                 k = int(rng.integers(len(buffer)))
                 buffer[k], buffer[-1] = buffer[-1], buffer[k]
                 out = buffer.pop()
@@ -296,3 +356,26 @@ class UnlabelledChips(IterableDataset):
         mean = total / n
         std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
         return mean.tolist(), np.maximum(std, 1e-6).tolist()
+
+
+class UnlabelledDataModule(lightning.LightningDataModule):
+    """The training loader of an :class:`UnlabelledChips` stream, for ``Trainer.fit``.
+
+    Lightning creates the first epoch's iterator (and its worker processes) before
+    ``on_train_epoch_start``, so a run resumed at epoch ``e`` would replay the draws of another
+    epoch; the epoch is therefore set here too, when the loader is made, from the restored loop:
+    the epoch about to run, which Lightning also gives samplers (``processed`` epochs).
+    """
+
+    def __init__(self, dataset: UnlabelledChips, num_workers: int = 0) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.num_workers = num_workers
+
+    def train_dataloader(self) -> DataLoader:
+        if self.trainer is not None:
+            self.dataset.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return DataLoader(
+            self.dataset, batch_size=self.dataset.batch_size, num_workers=self.num_workers,
+            persistent_workers=False,
+        )  # fmt: skip

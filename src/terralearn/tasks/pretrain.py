@@ -148,6 +148,18 @@ class PretrainTask(lightning.LightningModule):
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(self.current_epoch)
 
+    def on_train_start(self) -> None:
+        # A run resumed with more epochs restores the learning rate of the old schedule (which
+        # may have decayed to 0); set the one of the current schedule at the restored step.
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                for group, base, factor in zip(
+                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
+                    strict=True,
+                ):  # fmt: skip
+                    group["lr"] = base * factor(scheduler.last_epoch)
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         # no weight decay on norms, biases and positions (the usual ViT/MAE recipe)
