@@ -1,6 +1,6 @@
 """Graphs on points: kNN construction speed, and GNN vs IDW / kriging / random forest accuracy.
 
-Three parts, in one run:
+Four parts, in one run:
 
 1. ``knn``: :func:`terralearn.graph.build.knn_graph` (k=8, self excluded, edge_index built)
    against the bare limit, scipy ``cKDTree(xy)`` + ``tree.query(xy, k=9)`` (k + 1 because every
@@ -14,11 +14,20 @@ Three parts, in one run:
    pair distance (N^2/2 doubles: 32 GB at 90,000 points).
 3. ``dem``: real data shipped with matplotlib: the Jacksboro fault DEM (344 x 403, 3 arc-second
    cells, elevation 236-1076 m), 10,000 random cells as lon/lat points, projected to UTM.
+4. ``segments``: object-based classification on the synthetic scene, segment GNN vs random
+   forest on the same segments vs pixel U-Net, same split (``graphs_segments.py``, its options
+   prefixed ``--seg-``, ``--unet-``, ``--gnn-``).
 
-Torch runs single-threaded (see GraphLearner.num_threads). Run::
+The GNN is :class:`terralearn.graph.learner.GraphLearner` with its defaults (``sage``, knn:8,
+200 mini-batch steps: 100 fitting the learned-kriging layer, 100 the GNN residual, early
+stopping on validation cells of the *training* points); every option is fixed in code, none
+was tuned on these folds (they were chosen on another random field, seed 11, and
+matplotlib's topobathy sample). Torch runs single-threaded (see GraphLearner.num_threads).
+Run::
 
-    python benchmarks/graphs.py --json benchmarks/_work/graphs.json        # about 12 minutes
-    python benchmarks/graphs.py --quick                                      # about 1 minute
+    python benchmarks/graphs.py --json benchmarks/_work/graphs.json        # all parts
+    python benchmarks/graphs.py --parts field,dem --sizes 1000,10000       # no 10^6 kNN timing
+    python benchmarks/graphs.py --quick                                      # smoke run
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import time
 
 import numpy as np
 
+import graphs_segments  # benchmarks/graphs_segments.py (this folder is on sys.path)
 from terralearn.graph.baselines import make_estimator
 from terralearn.graph.build import knn_graph
 from terralearn.graph.fields import gaussian_random_field, sample_field
@@ -64,10 +74,11 @@ def bench_knn(sizes: list[int], repeats: int, k: int = 8) -> list[dict]:
     return rows
 
 
-def methods(n_train: int, epochs: int, gnns: list[str]) -> dict:
+def methods(n_train: int, epochs: int | None, gnns: list[str]) -> dict:
     out = {}
+    options = {} if epochs is None else {"epochs": epochs}
     for name in gnns:
-        out[name] = lambda name=name: make_estimator(name, epochs=epochs)
+        out[name] = lambda name=name: make_estimator(name, **options)
     out["idw"] = lambda: make_estimator("idw")
     if n_train <= 20_000:
         out["kriging"] = lambda: make_estimator("kriging")
@@ -75,8 +86,8 @@ def methods(n_train: int, epochs: int, gnns: list[str]) -> dict:
     return out
 
 
-def run_cv(points: PointSet, label: str, folds: int, max_folds: int, block: float, epochs: int,
-           gnns: list[str]) -> dict:  # fmt: skip
+def run_cv(points: PointSet, label: str, folds: int, max_folds: int, block: float,
+           epochs: int | None, gnns: list[str]) -> dict:  # fmt: skip
     n_train = int(len(points) * (folds - 1) / folds)
     result = cross_validate(
         points, methods(n_train, epochs, gnns), folds=folds, block_size=block,
@@ -117,26 +128,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
     parser.add_argument("--json", default=None, help="write all results here")
-    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="GNN training steps (default: GraphLearner's)")  # fmt: skip
     parser.add_argument("--gnns", default="sage", help="comma-separated GNNs to compare")
+    parser.add_argument("--parts", default="knn,field,dem,segments",
+                        help="comma-separated parts to run")  # fmt: skip
+    parser.add_argument("--sizes", default="1000,10000,100000", help="field sizes N to run")
+    graphs_segments.add_arguments(parser)
     args = parser.parse_args(argv)
-    gnns = args.gnns.split(",")
+    gnns, parts = args.gnns.split(","), args.parts.split(",")
     quick = args.quick
     results: dict = {"machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                                  "cpus": os.cpu_count(), "load": os.getloadavg()}}  # fmt: skip
     started = time.perf_counter()
-    results["knn"] = bench_knn([10_000, 100_000] if quick else [10_000, 100_000, 1_000_000], 3)
-    field = gaussian_random_field(512, 24.0, seed=1)
-    block = 512 / 5
-    plan = [(1_000, 5)] if quick else [(1_000, 5), (10_000, 2), (100_000, 1)]
+    if "knn" in parts:
+        sizes = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+        results["knn"] = bench_knn(sizes, 3)
     epochs = 50 if quick else args.epochs
-    results["field"] = []
-    for n, max_folds in plan:
-        points, _ = sample_field(field, n, seed=2, noise=0.1)
-        results["field"].append(run_cv(points, f"field N={n:,}", 5, max_folds, block, epochs, gnns))
-    dem = dem_points(2_000 if quick else 10_000)
-    extent = np.ptp(dem.xy, axis=0).max()
-    results["dem"] = run_cv(dem, "DEM", 5, 1 if quick else 2, extent / 5, epochs, gnns)
+    if "field" in parts:
+        field = gaussian_random_field(512, 24.0, seed=1)
+        folds_run = {1_000: 5, 10_000: 2, 100_000: 1}
+        sizes = [1_000] if quick else [int(n) for n in args.sizes.split(",")]
+        results["field"] = []
+        for n in sizes:
+            points, _ = sample_field(field, n, seed=2, noise=0.1)
+            label = f"field N={n:,}"
+            max_folds = folds_run.get(n, 1)
+            results["field"].append(run_cv(points, label, 5, max_folds, 512 / 5, epochs, gnns))
+    if "dem" in parts:
+        dem = dem_points(2_000 if quick else 10_000)
+        extent = np.ptp(dem.xy, axis=0).max()
+        results["dem"] = run_cv(dem, "DEM", 5, 1 if quick else 2, extent / 5, epochs, gnns)
+    if "segments" in parts and not quick:
+        results["segments"] = graphs_segments.run(args)
+        print(graphs_segments.format_table(results["segments"]))
+    results["machine"]["load_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - started
     print(f"total {results['seconds']:.0f} s")
     if args.json:

@@ -30,7 +30,45 @@ def test_gnn_recovers_a_smooth_field():
     idw = IDW().fit(xy[train], None, value[train]).predict(xy[test])
     assert rmse < 0.2
     assert rmse < 1.5 * np.sqrt(np.mean((idw - value[test]) ** 2))
-    assert learner.history_[-1] < learner.history_[0]
+    assert len(learner.history_) == 150
+    # scored at the end of the 75 kriging steps, then every 15 GNN steps
+    steps = [s for s, _ in learner.val_history_]
+    assert steps == [74, 89, 104, 119, 134, 149]
+    assert learner.best_step_ in steps
+
+
+def test_learned_covariance_recovers_a_known_field():
+    # Gaussian covariance exp(-r^2 / (2 l^2)) = exp(-(r / a)^2) with a = l sqrt(2)
+    field = gaussian_random_field(64, 4.0, seed=0)
+    pts, _ = sample_field(field, 600, seed=10, noise=0.05)
+    learner = GraphLearner("sage", epochs=150).fit(pts.xy, None, pts.target)
+    params = learner.net_.kriging.parameters_dict()
+    assert params["range"] * learner.scaling_.length == pytest.approx(4 * np.sqrt(2), rel=0.25)
+    assert params["shape"] > 1.5  # Gaussian: 2 (the layer's limit is 1.95)
+    assert params["nugget"] < 0.02  # noise variance 0.0025 over a unit sill
+
+
+def test_selection_keeps_the_residual_only_beyond_the_noise():
+    from terralearn.graph.learner import _Selection
+
+    net = torch.nn.Linear(1, 1)
+    cells = torch.tensor([0, 0, 1, 1, 2, 2])
+    selection = _Selection()
+    selection.update(10, (torch.ones(6), cells), net)
+    # lower on average, but worse in one cell of three: within one standard error
+    selection.update(20, (torch.tensor([0.1, 0.1, 0.1, 0.1, 2.5, 2.5]), cells), net)
+    assert selection.best_step == 10
+    selection.update(30, (torch.full((6,), 0.9), cells), net)  # better in every cell
+    assert selection.best_step == 30
+    assert selection.history == [(10, 1.0), (20, pytest.approx(0.9)), (30, pytest.approx(0.9))]
+
+
+def test_state_without_kriging_layer_is_refused():
+    xy, value = smooth_points(40)
+    meta, tensors = GraphLearner("sage", epochs=2).fit(xy, None, value).get_state()
+    del tensors["net.kriging.log_range"]
+    with pytest.raises(ConfigError, match="saved by an older terralearn without the kriging"):
+        GraphLearner.from_state(meta, tensors)
 
 
 @pytest.mark.parametrize("graph", ["radius:12", "delaunay"])

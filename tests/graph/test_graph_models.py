@@ -77,3 +77,56 @@ def test_bad_options_and_kind():
         ConfigError, match=r"is a raster model .*needs a graph model \(gat, gcn, sage\)"
     ):
         require_kind("unet_small", "graph", "terralearn graph train")
+
+
+def test_local_kriging_one_neighbour_formula():
+    from terralearn.graph.models import LocalKriging
+
+    layer = LocalKriging(range_=2.0, shape=1.0, nugget=0.1, mean_variance=0.5)
+    offsets = torch.tensor([[[1.0, 0.0]]])  # one neighbour at distance 1
+    mean, sd = layer(offsets, torch.tensor([[[3.0]]]))
+    rho = math.exp(-0.5)  # exp(-(1 / 2)^1)
+    w = (rho + 0.5) / (1 + 0.1 + 0.5)  # (C + g + t)^-1 (c + t)
+    assert mean.item() == pytest.approx(3.0 * w, rel=1e-5)
+    assert sd.item() == pytest.approx(math.sqrt(1 + 0.5 - w * (rho + 0.5)), rel=1e-5)
+
+
+def test_local_kriging_matches_a_dense_solve():
+    from terralearn.graph.models import LocalKriging
+
+    torch.manual_seed(0)
+    layer = LocalKriging(range_=1.5, shape=1.5, nugget=0.05, mean_variance=0.2)
+    offsets, values = torch.randn(4, 6, 2), torch.randn(4, 6, 2)
+    mean, sd = layer(offsets, values)
+    p = layer.parameters_dict()
+    assert p["shape"] == pytest.approx(1.5, rel=1e-5) and p["nugget"] == pytest.approx(0.05)
+
+    def rho(h):
+        return torch.exp(-((h / 1.5) ** 1.5)).double()
+
+    for q in range(4):
+        o = offsets[q].double()
+        cov = rho(torch.cdist(o, o)) + 0.05 * torch.eye(6) + 0.2
+        c = rho(o.norm(dim=1)) + 0.2
+        w = torch.linalg.solve(cov, c)
+        torch.testing.assert_close(mean[q].double(), w @ values[q].double(), rtol=1e-4, atol=1e-5)
+        expected_sd = torch.sqrt(1.2 - w @ c)
+        assert sd[q].item() == pytest.approx(expected_sd.item(), rel=1e-3)
+    # gradients reach every covariance parameter
+    (mean.sum() + sd.sum()).backward()
+    assert all(param.grad is not None and param.grad.abs() > 0 for param in layer.parameters())
+
+
+def test_local_kriging_leaves_out_invalid_neighbours():
+    from terralearn.graph.models import LocalKriging
+
+    torch.manual_seed(1)
+    layer = LocalKriging(range_=2.0, shape=1.2)
+    offsets, values = torch.randn(3, 5, 2), torch.randn(3, 5, 1)
+    valid = torch.tensor([[True] * 5, [True, False, True, True, False], [False] + [True] * 4])
+    mean, sd = layer(offsets, values, valid)
+    for q in range(3):
+        keep = valid[q]
+        alone = layer(offsets[q : q + 1, keep], values[q : q + 1, keep])
+        torch.testing.assert_close(mean[q], alone[0][0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(sd[q], alone[1][0], rtol=1e-4, atol=1e-5)

@@ -61,7 +61,7 @@ def graph() -> None:
 @click.option("--graph", "graph_spec", default="knn:8", show_default=True,
               help="knn:K, radius:R (CRS units) or delaunay.")  # fmt: skip
 @click.option("--epochs", type=int, default=200, show_default=True)
-@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--lr", type=float, default=0.002, show_default=True)
 @click.option("--hidden", type=int, default=64, show_default=True)
 @click.option("--layers", type=int, default=2, show_default=True)
 @click.option("--pos-frequencies", type=int, default=0, show_default=True,

@@ -4,7 +4,9 @@
 - :mod:`~terralearn.graph.build`: kNN, radius and Delaunay graphs, Gaussian edge weights.
 - :mod:`~terralearn.graph.models`: GCN / GraphSAGE / GAT layers (registered as ``gcn``, ``sage``,
   ``gat`` in :mod:`terralearn.models`).
-- :mod:`~terralearn.graph.learner`: masked-target GNN training for interpolation / classification.
+- :mod:`~terralearn.graph.learner`: GNN training for interpolation / classification (a learned
+  local-kriging layer plus a GNN residual, mini-batched; :mod:`~terralearn.graph.batches`: masks,
+  validation cells, neighbourhoods).
 - :mod:`~terralearn.graph.baselines`: IDW, ordinary kriging, random forest.
 - :mod:`~terralearn.graph.validation`: spatial block cross-validation of all of them.
 - :mod:`~terralearn.graph.grid`: prediction to a GeoTIFF grid; :mod:`~terralearn.graph.runs`:

@@ -65,7 +65,7 @@ def train_run(
     model: str = "sage",
     graph: str = "knn:8",
     epochs: int = 200,
-    lr: float = 0.01,
+    lr: float = 0.002,
     val: float = 0.2,
     block_size: float | None = None,
     buffer: float = 0.0,
