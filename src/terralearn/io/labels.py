@@ -3,6 +3,8 @@
 The result is always a ``(y, x)`` uint8 array on the exact grid of the image, with class ids
 ``0..254`` and :data:`IGNORE_INDEX` (255) where a pixel has no label. Sparse hand-drawn polygons
 are a first-class case: everything outside them is ``IGNORE_INDEX``, which losses and metrics skip.
+:func:`open_label_rows` reads a label raster already on the image grid by bands of rows, with the
+same encoding and classes, so that large rasters need not be held whole.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
@@ -23,6 +26,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
+from rasterio.windows import Window
 
 from terralearn.errors import (
     ConfigError,
@@ -30,9 +34,10 @@ from terralearn.errors import (
     MissingCRSError,
     NoOverlapError,
     NotAVectorError,
+    TerralearnError,
     UnknownColumnError,
 )
-from terralearn.io.rasterio_ import inspect_raster
+from terralearn.io.rasterio_ import RasterMeta, inspect_raster
 
 logger = logging.getLogger(__name__)
 
@@ -273,29 +278,10 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
     _check_overlap(transform_bounds(crs, like.rio.crs, *da.rio.bounds()), like, source)
     nodata = da.rio.nodata
     values = np.asarray(da.data if not hasattr(da.data, "compute") else da.data.compute())
-    invalid = np.zeros(values.shape, bool)
-    if values.dtype.kind == "f":
-        invalid |= np.isnan(values)
-    if nodata is not None and not np.isnan(nodata):
-        if values.dtype.kind in "ui" and float(nodata).is_integer():
-            # compare in the raster's own type: a float nodata would upcast a float64 copy
-            info = np.iinfo(values.dtype)
-            if info.min <= nodata <= info.max:
-                invalid |= values == values.dtype.type(nodata)
-        else:
-            invalid |= values == nodata
+    invalid = _invalid(values, nodata)
     present = _present_values(values, invalid)
-    bad = present[(present != np.round(present)) | (present < 0) | (present >= IGNORE_INDEX)]
-    if bad.size:
-        raise ConfigError(
-            f"labels {source} contain values {bad[:5].tolist()}; class ids must be integers "
-            f"0..{IGNORE_INDEX - 1}: remap them, or if {bad[0]:g} means unlabelled declare it with "
-            f"`rio edit-info --nodata {bad[0]:g} {source}`"
-        )
-    if values.dtype == np.uint8 and (nodata is None or nodata == IGNORE_INDEX):
-        data = values  # already in the label encoding: no copy
-    else:
-        data = np.where(invalid, IGNORE_INDEX, values).astype(np.uint8)
+    _check_values(present, source)
+    data = _encode(values, invalid, nodata)
     ids = [int(v) for v in present]
     names = _raster_names(da.attrs.get("class_names"), ids, classes, source)
     same_grid = (
@@ -313,6 +299,39 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
         src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(IGNORE_INDEX)
         data = src.rio.reproject_match(like, resampling=Resampling.nearest).values
     return Labels(data=_on_grid(data, like, source), classes=names)
+
+
+def _invalid(values: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Pixels without a label: NaN or the raster's nodata value."""
+    invalid = np.zeros(values.shape, bool)
+    if values.dtype.kind == "f":
+        invalid |= np.isnan(values)
+    if nodata is not None and not np.isnan(nodata):
+        if values.dtype.kind in "ui" and float(nodata).is_integer():
+            # compare in the raster's own type: a float nodata would upcast a float64 copy
+            info = np.iinfo(values.dtype)
+            if info.min <= nodata <= info.max:
+                invalid |= values == values.dtype.type(nodata)
+        else:
+            invalid |= values == nodata
+    return invalid
+
+
+def _check_values(present: np.ndarray, source: str) -> None:
+    bad = present[(present != np.round(present)) | (present < 0) | (present >= IGNORE_INDEX)]
+    if bad.size:
+        raise ConfigError(
+            f"labels {source} contain values {bad[:5].tolist()}; class ids must be integers "
+            f"0..{IGNORE_INDEX - 1}: remap them, or if {bad[0]:g} means unlabelled declare it with "
+            f"`rio edit-info --nodata {bad[0]:g} {source}`"
+        )
+
+
+def _encode(values: np.ndarray, invalid: np.ndarray, nodata: float | None) -> np.ndarray:
+    """Raster values as uint8 class ids, :data:`IGNORE_INDEX` where ``invalid``."""
+    if values.dtype == np.uint8 and (nodata is None or nodata == IGNORE_INDEX):
+        return values  # already in the label encoding: no copy
+    return np.where(invalid, IGNORE_INDEX, values).astype(np.uint8)
 
 
 def _present_values(values: np.ndarray, invalid: np.ndarray, rows: int = 256) -> np.ndarray:
@@ -339,3 +358,114 @@ def _raster_names(tag, ids: list[int], classes, source: str) -> dict[int, str]:
     for i in ids:
         names.setdefault(i, f"class_{i}")
     return dict(sorted(names.items()))
+
+
+# --- label rasters on the image grid, read a band of rows at a time --------------------------
+
+
+class LabelRows:
+    """A one-band label raster on the exact grid of an image, read a band of rows at a time.
+
+    :meth:`read` encodes rows exactly as :func:`open_labels` does (uint8, :data:`IGNORE_INDEX`
+    where the raster holds its nodata value or NaN) and, with ``record=True``, notes the values it
+    met. Once every row has been read with ``record=True``, :attr:`classes` equals
+    ``open_labels(...).classes`` (and raises its error for values that are not class ids). Use it as
+    a context manager (it holds the file open).
+    """
+
+    def __init__(
+        self, meta: RasterMeta, nodata, source: str, classes: Sequence[str] | None = None
+    ) -> None:
+        self.source = source
+        self.width = meta.shape[1]
+        self._meta = meta
+        self._nodata = nodata
+        self._names = classes
+        self._found: set = set()
+        self._dataset = rasterio.open(meta.path)
+        self._identity = self._dataset.dtypes[0] == "uint8" and (
+            nodata is None or nodata == IGNORE_INDEX
+        )
+
+    def read(
+        self, start: int, stop: int, out: np.ndarray | None = None, record: bool = True
+    ) -> np.ndarray:
+        """Rows ``start:stop`` as ``(stop - start, width)`` uint8 class ids (into ``out``)."""
+        window = Window(0, start, self.width, stop - start)
+        if out is None:
+            out = np.empty((stop - start, self.width), np.uint8)
+        if self._identity:  # the file holds the encoding: read in place
+            values = self._dataset.read(1, window=window, out=out)
+            if not record:
+                return out
+        else:
+            values = self._dataset.read(1, window=window)
+        for s in range(0, len(values), 256):  # small temporaries
+            piece = values[s : s + 256]
+            invalid = _invalid(piece, self._nodata)
+            if record:
+                self._found.update(_present_values(piece, invalid).tolist())
+            if not self._identity:
+                out[s : s + 256] = _encode(piece, invalid, self._nodata)
+        return out
+
+    @property
+    def classes(self) -> dict[int, str]:
+        """Class id -> name of the values read so far (raises ConfigError for bad values)."""
+        present = np.array(sorted(self._found), dtype=self._dataset.dtypes[0])
+        _check_values(present, self.source)
+        ids = [int(v) for v in present]
+        return _raster_names(self._meta.tags.get("class_names"), ids, self._names, self.source)
+
+    def close(self) -> None:
+        self._dataset.close()
+
+    def __enter__(self) -> LabelRows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_label_rows(
+    src, like: xr.DataArray, classes: Sequence[str] | None = None
+) -> LabelRows | None:
+    """A :class:`LabelRows` reader if ``src`` is a one-band label raster on the grid of ``like``.
+
+    Returns None for anything else (vector files, in-memory objects, rasters on another grid,
+    unreadable or missing files): :func:`open_labels` handles those and raises their errors.
+    """
+    if not isinstance(src, str | os.PathLike):
+        return None
+    path = Path(src)
+    if path.suffix.lower() in VECTOR_SUFFIXES or not path.is_file():
+        return None
+    try:
+        meta = inspect_raster(str(path), require_crs=False)
+    except TerralearnError:
+        return None
+    same_grid = (
+        meta.crs is not None
+        and meta.count == 1
+        and meta.crs == like.rio.crs
+        and meta.transform.almost_equals(like.rio.transform())
+        and meta.shape == (like.sizes["y"], like.sizes["x"])
+    )
+    nodata = _typed_nodata(meta)
+    if not same_grid or nodata is False:
+        return None
+    return LabelRows(meta, nodata, str(path), classes)
+
+
+def _typed_nodata(meta: RasterMeta):
+    """The nodata value in the raster's type (as rioxarray gives it), or False if it does not fit."""
+    if meta.nodata is None:
+        return None
+    with rasterio.open(meta.path) as ds:
+        dtype = np.dtype(ds.dtypes[0])
+    try:
+        with np.errstate(all="ignore"):
+            typed = dtype.type(meta.nodata)
+    except (OverflowError, ValueError):
+        return False
+    return typed if np.isnan(typed) or typed == meta.nodata else False

@@ -1,12 +1,16 @@
 """``prepare``: images + labels -> a chip store (Zarr arrays, Parquet index, statistics).
 
-Two streamed passes over each image: the first computes the valid mask (to score candidate chips
-by valid fraction and class counts), the second copies the selected chips into Zarr. Memory holds
-the (y, x) masks and one band of rows, never the whole image.
+Two streamed passes over each image, both through a sliding window of rows
+(:class:`terralearn.store.chips.ImageRows`: image rows, their valid mask and labels): the first
+scores every candidate chip (valid fraction, labelled pixels per class), the second copies the
+selected chips into Zarr. Memory holds a chip size plus one row of file blocks, never a whole
+(y, x) array, except for polygons and label rasters on another grid, aligned whole by
+``open_labels`` (1 byte per pixel); a label raster on the image grid is read by windows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -23,11 +27,15 @@ from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
 from terralearn.geo.window import Window, window_bounds
 from terralearn.store import layout
+from terralearn.store.chips import ImageRows, mapped_empty
 
 log = logging.getLogger(__name__)
 
 SPLIT_METHODS = ("block", "random")
 CHIPS_PER_ZARR_CHUNK = 32
+# GDAL block cache while preparing: rows are read in whole aligned blocks, each once, so a
+# larger cache would only hold blocks that are never read again.
+PREPARE_GDAL_CACHE = 4 * 2**20
 
 
 @dataclass
@@ -98,7 +106,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     Raises:
         TerralearnError: for any problem with the inputs or options (nothing is written then).
     """
-    from terralearn.io import IGNORE_INDEX, open_image, open_labels, valid_mask
+    from terralearn.io import IGNORE_INDEX, open_image
     from terralearn.sampling.stats import BandStatistics
 
     config.validate()
@@ -117,28 +125,62 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     label_sources = _label_sources(config)
     sampler = _make_sampler(config)
 
-    tables, valids, masks, classes = [], [], [], None
-    for i, image in enumerate(images):
-        valid = _streamed_valid_mask(image, valid_mask)
-        valids.append(valid)
-        if not valid.any():
-            raise AllNodataError(
-                f"image {config.images[i]!r} has no valid pixel (every pixel is nodata "
-                f"{image.rio.nodata!r} or NaN); check the file or its nodata value"
-            )
-        mask = None
-        if label_sources is not None:
-            labels = open_labels(label_sources[i], like=image, class_column=config.class_column)
-            classes = _merge_classes(classes, labels.classes, label_sources[i])
-            mask = np.asarray(labels.data.values, dtype=np.uint8)
-            if not mask.flags.writeable:
-                mask = mask.copy()
-            del labels  # the mask is the only full-size copy kept
-            np.putmask(mask, ~valid, IGNORE_INDEX)
-        masks.append(mask)
-        tables.append(_score_candidates(i, image, sampler, size, valid, mask))
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_small_gdal_cache())
+        sources, tables, counts, classes = [], [], [], None
+        for i, image in enumerate(images):
+            label_source = None if label_sources is None else label_sources[i]
+            rows = stack.enter_context(ImageRows(image, label_source, config.class_column))
+            sources.append(rows)
+            table, count = _score_candidates(i, rows, sampler, size)
+            if not rows.any_valid:
+                raise AllNodataError(
+                    f"image {config.images[i]!r} has no valid pixel (every pixel is nodata "
+                    f"{image.rio.nodata!r} or NaN); check the file or its nodata value"
+                )
+            if label_source is not None:
+                classes = _merge_classes(classes, rows.classes, label_source)
+            tables.append(table)
+            counts.append(count)
 
+        table = _plan(tables, counts, classes, sampler, images, config)
+
+        bands = [str(b) for b in images[0].band.values]
+        stats = BandStatistics(bands)
+        with atomic_output(out, overwrite, directory=True) as tmp:
+            _write_arrays(tmp, table, sources, stats, size, progress)
+            table.to_parquet(tmp / layout.INDEX_FILE, index=False)
+            (tmp / layout.STATS_FILE).write_text(json.dumps(stats.result(), indent=2))
+            meta = layout.StoreMeta(
+                chip_size=size,
+                bands=bands,
+                dtype=str(images[0].dtype),
+                num_chips=len(table),
+                classes=classes,
+                ignore_index=IGNORE_INDEX,
+                sources=[str(p) for p in config.images],
+                labels=None if label_sources is None else [str(p) for p in label_sources],
+                crs=[im.rio.crs.to_string() for im in images],
+                resolution=[abs(float(im.rio.resolution()[0])) for im in images],
+                splits={s: int((table["split"] == s).sum()) for s in ("train", "val", "test")},
+            )
+            (tmp / layout.META_FILE).write_text(json.dumps(meta.to_json(), indent=2))
+            (tmp / layout.CONFIG_FILE).write_text(to_yaml(config))
+    return out
+
+
+def _plan(
+    tables: list[pd.DataFrame],
+    counts: list[np.ndarray | None],
+    classes: dict[int, str] | None,
+    sampler,
+    images: list[xr.DataArray],
+    config: PrepareConfig,
+) -> pd.DataFrame:
+    """The chips to write: selected by the sampler, ``--min-labelled`` and the split."""
+    size = config.chip_size
     num_classes = 0 if classes is None else max(classes) + 1
+    tables = [_with_counts(t, c, num_classes) for t, c in zip(tables, counts, strict=True)]
     table = _select(tables, sampler, num_classes)
     if config.min_labelled > 0 and num_classes:
         labelled = table[[f"count_{k}" for k in range(num_classes)]].sum(axis=1)
@@ -165,42 +207,26 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                 split,
             )
     table.insert(0, "chip_id", np.arange(len(table), dtype=np.int64))
-
-    bands = [str(b) for b in images[0].band.values]
-    stats = BandStatistics(bands)
-    with atomic_output(out, overwrite, directory=True) as tmp:
-        _write_arrays(tmp, table, images, valids, masks, stats, size, progress)
-        table.to_parquet(tmp / layout.INDEX_FILE, index=False)
-        (tmp / layout.STATS_FILE).write_text(json.dumps(stats.result(), indent=2))
-        meta = layout.StoreMeta(
-            chip_size=size,
-            bands=bands,
-            dtype=str(images[0].dtype),
-            num_chips=len(table),
-            classes=classes,
-            ignore_index=IGNORE_INDEX,
-            sources=[str(p) for p in config.images],
-            labels=None if label_sources is None else [str(p) for p in label_sources],
-            crs=[im.rio.crs.to_string() for im in images],
-            resolution=[abs(float(im.rio.resolution()[0])) for im in images],
-            splits={s: int((table["split"] == s).sum()) for s in ("train", "val", "test")},
-        )
-        (tmp / layout.META_FILE).write_text(json.dumps(meta.to_json(), indent=2))
-        (tmp / layout.CONFIG_FILE).write_text(to_yaml(config))
-    return out
+    return table
 
 
-def _streamed_valid_mask(image: xr.DataArray, valid_mask) -> np.ndarray:
-    """``valid_mask(image)`` computed one band of rows at a time (bounded memory)."""
-    from terralearn.store.chips import row_band_height
+@contextlib.contextmanager
+def _small_gdal_cache():
+    """Lower GDAL's block cache to :data:`PREPARE_GDAL_CACHE` while preparing (never raise it)."""
+    import rasterio
+    from rasterio.env import get_gdal_config
 
-    _, height, width = image.shape
-    valid = np.empty((height, width), dtype=bool)
-    step = row_band_height(image, 0, budget=32 * 2**20)
-    for start in range(0, height, step):
-        rows = image.isel(y=slice(start, start + step))
-        valid[start : start + step] = np.asarray(valid_mask(rows).values, dtype=bool)
-    return valid
+    current = get_gdal_config("GDAL_CACHEMAX")
+    try:
+        value = int(current)
+        value = value * 2**20 if value < 100_000 else value  # GDAL: small numbers are MB
+    except (TypeError, ValueError):  # e.g. "5%"
+        value = None
+    if value is not None and value <= PREPARE_GDAL_CACHE:
+        yield
+        return
+    with rasterio.Env(GDAL_CACHEMAX=PREPARE_GDAL_CACHE):
+        yield
 
 
 def _check_same_bands(images: list[xr.DataArray], paths: list[str]) -> None:
@@ -255,19 +281,30 @@ def _make_sampler(config: PrepareConfig):
 
 
 def _score_candidates(
-    source: int, image: xr.DataArray, sampler, size: int, valid: np.ndarray, mask: np.ndarray | None
-) -> pd.DataFrame:
-    """Valid fraction and labelled pixels per class of every candidate chip."""
-    _, height, width = image.shape
+    source: int, rows: ImageRows, sampler, size: int
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Valid fraction of every candidate chip and its labelled pixels per class.
+
+    Returns the table and an (N, K) int64 array of per-class counts (None without labels), K
+    the highest class id seen + 1 (classes are known only at the end of the sweep).
+    """
+    _, height, width = rows.image.shape
     offsets = np.asarray(sampler.candidates(height, width, size), dtype=np.int64)
     offsets = offsets[np.lexsort((offsets[:, 1], offsets[:, 0]))]
     area = float(size * size)
     fractions = np.empty(len(offsets))
-    counts = []
-    for k, (r, c) in enumerate(offsets):
-        fractions[k] = valid[r : r + size, c : c + size].sum() / area
-        if mask is not None:
-            counts.append(np.bincount(mask[r : r + size, c : c + size].ravel(), minlength=256))
+    counts = np.zeros((len(offsets), 8), np.int64) if rows.has_labels else None
+    for row0, views, idx in rows.sweep(offsets[:, 0], size, every_row=True):
+        valid = views[1]
+        for k in idx:
+            r, c = int(offsets[k, 0]) - row0, int(offsets[k, 1])
+            fractions[k] = valid[r : r + size, c : c + size].sum() / area
+            if counts is not None:
+                found = np.bincount(views[2][r : r + size, c : c + size].ravel(), minlength=256)
+                if found[counts.shape[1] : 255].any():  # a higher class id: widen
+                    wide = min(255, max(2 * counts.shape[1], np.flatnonzero(found[:255])[-1] + 1))
+                    counts = np.pad(counts, ((0, 0), (0, wide - counts.shape[1])))
+                counts[k] = found[: counts.shape[1]]
     table = pd.DataFrame(
         {
             "source": np.full(len(offsets), source, dtype=np.int32),
@@ -278,12 +315,18 @@ def _score_candidates(
             "valid_fraction": fractions,
         }
     )
-    if mask is not None:
-        labelled = np.stack(counts)[:, :255] if counts else np.zeros((0, 255), dtype=np.int64)
-        table = pd.concat(
-            [table, pd.DataFrame(labelled, columns=[f"count_{k}" for k in range(255)])], axis=1
-        )
-    return table
+    return table, counts
+
+
+def _with_counts(table: pd.DataFrame, counts: np.ndarray | None, num_classes: int) -> pd.DataFrame:
+    """``table`` with one ``count_<k>`` column per class id ``k < num_classes``."""
+    if counts is None:
+        return table
+    labelled = np.zeros((len(table), num_classes), np.int64)
+    k = min(num_classes, counts.shape[1])
+    labelled[:, :k] = counts[:, :k]
+    columns = [f"count_{k}" for k in range(num_classes)]
+    return pd.concat([table, pd.DataFrame(labelled, columns=columns)], axis=1)
 
 
 def _select(tables: list[pd.DataFrame], sampler, num_classes: int) -> pd.DataFrame:
@@ -348,9 +391,7 @@ def _assign_splits(
 def _write_arrays(
     root: Path,
     table: pd.DataFrame,
-    images: list[xr.DataArray],
-    valids: list[np.ndarray],
-    masks: list[np.ndarray | None],
+    sources: list[ImageRows],
     stats,
     size: int,
     progress: bool,
@@ -358,22 +399,23 @@ def _write_arrays(
     import zarr
 
     from terralearn.io import IGNORE_INDEX
-    from terralearn.store.chips import iter_row_bands
 
-    n, bands = len(table), images[0].shape[0]
+    n = len(table)
+    image0 = sources[0].image
+    bands = image0.shape[0]
     chunk = min(CHIPS_PER_ZARR_CHUNK, max(n, 1))
     group = zarr.open_group(str(root / layout.ARRAYS_DIR), mode="w")
     image_arr = group.create_array(
         "image",
         shape=(n, bands, size, size),
         chunks=(chunk, bands, size, size),
-        dtype=images[0].dtype,
+        dtype=image0.dtype,
     )
     valid_arr = group.create_array(
         "valid", shape=(n, size, size), chunks=(chunk, size, size), dtype=bool
     )
     mask_arr = None
-    if masks[0] is not None:
+    if sources[0].has_labels:
         mask_arr = group.create_array(
             "mask",
             shape=(n, size, size),
@@ -383,49 +425,54 @@ def _write_arrays(
         )
     writer = _ChunkWriter(image_arr, valid_arr, mask_arr, chunk)
     is_train = table["split"].to_numpy() == "train"
-    sources = table["source"].to_numpy()
+    source_ids = table["source"].to_numpy()
     with progress_bar(n, "writing chips", enabled=progress) as bar:
-        for i, image in enumerate(images):
-            rows = np.flatnonzero(sources == i)
-            offsets = table[["row_off", "col_off"]].to_numpy()[rows]
-            valid, mask = valids[i], masks[i]
-            for row0, block, idx in iter_row_bands(image, offsets, size):
+        for i, rows in enumerate(sources):
+            chosen = np.flatnonzero(source_ids == i)
+            offsets = table[["row_off", "col_off"]].to_numpy()[chosen]
+            for row0, views, idx in rows.sweep(offsets[:, 0], size, every_row=False):
+                block, valid = views[0], views[1]
+                mask = views[2] if rows.has_labels else None
                 for k in idx:
-                    r, c = int(offsets[k, 0]), int(offsets[k, 1])
-                    chip = block[:, r - row0 : r - row0 + size, c : c + size]
+                    r, c = int(offsets[k, 0]) - row0, int(offsets[k, 1])
+                    chip = block[:, r : r + size, c : c + size]
                     chip_valid = valid[r : r + size, c : c + size]
                     writer.add(
                         chip, chip_valid, None if mask is None else mask[r : r + size, c : c + size]
                     )
-                    if is_train[rows[k]]:
+                    if is_train[chosen[k]]:
                         stats.update(chip, chip_valid)
                 bar.advance(len(idx))
     writer.flush()
 
 
 class _ChunkWriter:
-    """Buffers chips and writes whole Zarr chunks (no read-modify-write of partial chunks)."""
+    """Copies chips into one chunk of buffers and writes whole Zarr chunks (no partial chunks)."""
 
     def __init__(self, image, valid, mask, chunk: int):
         self.arrays = (image, valid, mask)
+        self.buffers = tuple(
+            None if a is None else mapped_empty((chunk, *a.shape[1:]), a.dtype) for a in self.arrays
+        )
         self.chunk = chunk
-        self.buffers: tuple[list, list, list] = ([], [], [])
+        self.count = 0
         self.written = 0
 
     def add(self, chip: np.ndarray, valid: np.ndarray, mask: np.ndarray | None) -> None:
+        """Copy one chip (the row window it comes from is overwritten later)."""
         for buffer, value in zip(self.buffers, (chip, valid, mask), strict=True):
-            if value is not None:
-                buffer.append(value)
-        if len(self.buffers[0]) == self.chunk:
+            if buffer is not None:
+                buffer[self.count] = value
+        self.count += 1
+        if self.count == self.chunk:
             self.flush()
 
     def flush(self) -> None:
-        count = len(self.buffers[0])
-        if count == 0:
+        if self.count == 0:
             return
-        sl = slice(self.written, self.written + count)
+        sl = slice(self.written, self.written + self.count)
         for array, buffer in zip(self.arrays, self.buffers, strict=True):
-            if array is not None and buffer:
-                array[sl] = np.stack(buffer)
-                buffer.clear()
-        self.written += count
+            if array is not None:
+                array[sl] = buffer[: self.count]
+        self.written += self.count
+        self.count = 0
