@@ -293,7 +293,8 @@ def check_duplicates(points: PointSet) -> None:
     if len(shared):
         raise ConfigError(
             f"{points.source}: {int(shared.sum())} points share coordinates with another "
-            f"({len(shared)} locations); pass --merge-duplicates to average them"
+            f"(at {len(shared)} location{'s' if len(shared) > 1 else ''}); "
+            "pass --merge-duplicates to average them"
         )
 
 
