@@ -83,7 +83,7 @@ def test_duplicates_error_and_merge(tmp_path):
                      v=[1.0, 3, 5, 1, 2, 3])  # fmt: skip
     with pytest.raises(
         ConfigError,
-        match=r"5 points share coordinates with another \(2 locations\); pass --merge-duplicates",
+        match=r"5 points share coordinates with another \(at 2 locations\); pass --merge-duplicates",
     ):
         read_points(path, target="v", crs="EPSG:32633")
     pts = read_points(path, target="v", crs="EPSG:32633", duplicates="merge")
