@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -197,6 +198,12 @@ def test_sigkill_mid_epoch_then_resume_finishes(tmp_path, tiny_store):
     task, _ = load_task(out, "best")
     assert task.hparams.model == "unet_small"
     assert not list((out / "checkpoints").glob(".*tmp*"))
+    # the curves span the whole run, before and after the kill, each epoch validated once
+    with open(out / "logs" / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    validated = [int(r["epoch"]) for r in rows if r.get("val_miou")]
+    assert validated == list(range(6))
+    assert not (out / "logs" / "metrics.before_resume.csv").exists()
 
 
 @pytest.mark.slow

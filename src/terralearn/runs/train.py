@@ -19,6 +19,7 @@ from terralearn._fs import atomic_write_bytes, check_output
 from terralearn._memory import retained_memory
 from terralearn.config import to_yaml
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.runs import resume as resuming
 from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,8 @@ def train(
     ckpt_path = run.checkpoint("last") if resume else None
     if primary:
         _set_up_run_dir(run, config, resume, overwrite)
+        if ckpt_path is not None:  # keep the curves of the epochs before the kill
+            resuming.carry_over_logs(run.logs, resuming.checkpoint_step(ckpt_path))
     mean, std = store.band_mean_std()
     counts = store.class_counts("train")
     info = RunInfo(
@@ -261,7 +264,8 @@ def train(
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar(leave=True))
-    loggers = [CSVLogger(save_dir=run.path, name=LOGS_NAME, version="")]
+    # flushed every step: a killed run keeps its curves up to the kill
+    loggers = [CSVLogger(save_dir=run.path, name=LOGS_NAME, version="", flush_logs_every_n_steps=1)]
     try:
         import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -293,6 +297,7 @@ def train(
     elapsed = time.perf_counter() - started
     if trainer.global_rank != 0:
         return run.path
+    resuming.merge_logs(run.logs)
     _finish(run, trainer, data, elapsed, throughput.median())
     return run.path
 
