@@ -14,8 +14,9 @@ RES = 10.0
 
 
 def write_raster(
-    path: Path, array: np.ndarray, nodata=None, crs=CRS, descriptions=None, res=RES
+    path: Path, array: np.ndarray, nodata=None, crs=CRS, descriptions=None, res=RES, **creation
 ) -> Path:
+    """A GeoTIFF of ``array`` ((bands,) y, x); ``creation``: more profile keys (tiling, ...)."""
     array = array if array.ndim == 3 else array[None]
     profile = dict(
         driver="GTiff",
@@ -25,6 +26,7 @@ def write_raster(
         dtype=array.dtype,
         transform=from_origin(*ORIGIN, res, res),
         nodata=nodata,
+        **creation,
     )
     if crs is not None:
         profile["crs"] = crs

@@ -11,10 +11,9 @@ import rasterio
 import zarr
 from hypothesis import given
 from hypothesis import strategies as st
-from rasterio.transform import from_origin
 from shapely.geometry import box
 
-from raster_helpers import CRS, ORIGIN, RES, write_raster
+from raster_helpers import CRS, ORIGIN, write_raster
 from terralearn.io import IGNORE_INDEX, open_image
 from terralearn.store import ChipStore, PrepareConfig, chips, prepare
 from terralearn.store.chips import read_unit, sweep_rows, sweep_step
@@ -24,24 +23,9 @@ H, W, BLOCK = 200, 176, 16
 
 def write_tiled(path, array, nodata=None, block=BLOCK):
     """A GeoTIFF in ``block`` x ``block`` tiles (so prepare reads it in many small steps)."""
-    array = array if array.ndim == 3 else array[None]
-    profile = dict(
-        driver="GTiff",
-        height=array.shape[1],
-        width=array.shape[2],
-        count=array.shape[0],
-        dtype=array.dtype,
-        crs=CRS,
-        transform=from_origin(*ORIGIN, RES, RES),
-        nodata=nodata,
-        tiled=True,
-        blockxsize=block,
-        blockysize=block,
-        compress="deflate",
+    return write_raster(
+        path, array, nodata, tiled=True, blockxsize=block, blockysize=block, compress="deflate"
     )
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(array)
-    return path
 
 
 @pytest.fixture
