@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from terralearn._fs import atomic_output, check_output
-from terralearn.errors import ConfigError, IncompatibleError, NotARunError
+from terralearn.errors import ConfigError, NotARunError
 from terralearn.graph.objects import (
     COMPACTNESS,
     PIXELS_PER_SEGMENT,
@@ -259,13 +259,9 @@ def load_segment_run(path: str | os.PathLike) -> SegmentRun:
 
 
 def _check_bands(run: SegmentRun, names: list[str], image: Any) -> None:
-    missing = [b for b in run.bands if b not in names]
-    if missing:
-        raise IncompatibleError(
-            f"image {_source(image)!r} has {len(names)} band(s) {names} but the run "
-            f"{str(run.path)!r} was trained on {len(run.bands)} band(s) {run.bands} "
-            f"(missing {missing}); give an image with those bands, named alike"
-        )
+    from terralearn.predict.model import check_band_names
+
+    check_band_names(names, run.bands, _source(image), f"the run {str(run.path)!r}")
 
 
 def segment_like(run: SegmentRun, pixels: np.ndarray, valid: np.ndarray) -> SegmentGraph:

@@ -159,6 +159,21 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
     )
 
 
+def check_band_names(names: list[str], trained: list[str], image_name: str, model: str) -> None:
+    """Raise when the image lacks a band ``model`` was trained on (one line: which, and the fix).
+
+    Raises:
+        IncompatibleError: a band of ``trained`` is not in ``names``.
+    """
+    missing = [b for b in trained if b not in names]
+    if missing:
+        raise IncompatibleError(
+            f"image {image_name!r} has {len(names)} band(s) {names} but {model} "
+            f"was trained on {len(trained)} band(s) {trained} "
+            f"(missing {missing}); give an image with those bands, named alike"
+        )
+
+
 def check_image(predictor: Predictor, image, image_name: str) -> Any:
     """Select the model's bands from ``image`` and check its pixel size against training.
 
@@ -176,13 +191,7 @@ def check_image(predictor: Predictor, image, image_name: str) -> Any:
     """
     names = [str(b) for b in image["band"].values]
     if predictor.bands is not None:
-        missing = [b for b in predictor.bands if b not in names]
-        if missing:
-            raise IncompatibleError(
-                f"image {image_name!r} has {len(names)} band(s) {names} but {predictor.source} "
-                f"was trained on {len(predictor.bands)} band(s) {predictor.bands} "
-                f"(missing {missing}); give an image with those bands, named alike"
-            )
+        check_band_names(names, predictor.bands, image_name, predictor.source)
         if names != predictor.bands:
             image = image.sel(band=list(predictor.bands))
     elif predictor.in_channels is not None and len(names) != predictor.in_channels:
