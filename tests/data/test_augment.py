@@ -7,7 +7,14 @@ import itertools
 import pytest
 import torch
 
-from terralearn.data.augment import Normalize, RandomD4, d4_inverse, d4_transform
+from terralearn.data.augment import (
+    Normalize,
+    RandomD4,
+    StrongAugment,
+    build_augment,
+    d4_inverse,
+    d4_transform,
+)
 from terralearn.errors import ConfigError, IncompatibleError
 
 
@@ -117,3 +124,54 @@ def test_normalize_errors() -> None:
         match=r"band statistics are for 2 bands but the image has shape \(3, 4, 4\)",
     ):
         Normalize([0.0, 0.0], [1.0, 1.0])(torch.zeros(3, 4, 4))
+
+
+def _blocky_batch(n: int = 16, size: int = 32) -> dict[str, torch.Tensor]:
+    """Masks of 8 px blocks with 4 classes and an ignored block; band 0 carries the mask."""
+    g = torch.Generator().manual_seed(0)
+    blocks = torch.randint(0, 4, (n, size // 8, size // 8), generator=g)
+    blocks[:, 0, 0] = 255
+    mask = blocks.repeat_interleave(8, 1).repeat_interleave(8, 2)
+    image = torch.stack([mask.float(), torch.randn(n, size, size, generator=g)], dim=1)
+    return {"image": image, "mask": mask}
+
+
+def test_strong_augment_crops_image_and_mask_alike() -> None:
+    batch = _blocky_batch()
+    augment = StrongAugment(crop_scale=(0.3, 0.3), crop_p=1.0, brightness=0, contrast=0, noise=0,
+                            seed=0)  # fmt: skip
+    out = augment(batch)
+    image, mask = out["image"][:, 0], out["mask"]
+    assert mask.dtype == torch.long and mask.shape == batch["mask"].shape
+    assert set(mask.unique().tolist()) <= {0, 1, 2, 3, 255}
+    # inside the blocks bilinear resampling returns the block's value exactly: mask agrees there
+    inside = image == image.round()
+    assert inside.float().mean() > 0.6
+    assert torch.equal(mask[inside], image[inside].long())
+    # every chip was cropped: its blocks grew from 8 px to about 8 / sqrt(0.3) = 14.6 px
+    runs = (mask[:, :, 1:] != mask[:, :, :-1]).sum() / mask.shape[0]
+    original = (batch["mask"][:, :, 1:] != batch["mask"][:, :, :-1]).sum() / mask.shape[0]
+    assert runs < 0.75 * original
+
+
+def test_strong_augment_jitters_each_band_affinely() -> None:
+    batch = _blocky_batch()
+    augment = StrongAugment(crop_p=0.0, brightness=0.5, contrast=0.5, noise=0.0, seed=1)
+    out = augment(batch)
+    # no crop: the mask is a D4 image of the input, and band 0 = gain * mask + offset per sample
+    for i in range(batch["mask"].shape[0]):
+        k = next(k for k in range(8) if torch.equal(d4_transform(batch["mask"][i], None, k)[0],
+                                                   out["mask"][i]))  # fmt: skip
+        x = d4_transform(batch["image"][i, 0], None, k)[0].flatten()
+        y = out["image"][i, 0].flatten()
+        design = torch.stack([x, torch.ones_like(x)], dim=1)
+        (gain, offset) = torch.linalg.lstsq(design, y[:, None]).solution[:, 0].tolist()
+        assert 0.5 <= gain <= 1.5 and abs(offset) <= 0.5
+        torch.testing.assert_close(design @ torch.tensor([gain, offset]), y, atol=1e-3, rtol=0)
+
+
+def test_build_augment_rejects_unknown_names() -> None:
+    assert isinstance(build_augment("d4"), RandomD4)
+    assert build_augment("none") is None
+    with pytest.raises(ConfigError, match="unknown augmentation 'mixup'; choose one of"):
+        build_augment("mixup")

@@ -78,6 +78,30 @@ def _bad_train(tmp_path, *args, message: str):
     return lines[0]
 
 
+def test_strong_augmentation_trains_and_is_recorded(tmp_path, tiny_store):
+    out = tmp_path / "run"
+    result = run("train", tiny_store, "--out", out, "--epochs", "1", "--augment", "strong", *FAST)
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((out / "config.yaml").read_text())["augment"] == "strong"
+    checkpoint = torch.load(
+        out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
+    )
+    assert checkpoint["hyper_parameters"]["augment"] == "strong"
+
+
+def test_bad_encoder_lr_scale(tmp_path, tiny_store):
+    _bad_train(tmp_path, tiny_store, "--encoder-lr-scale", "0",
+               message="--encoder-lr-scale 0.0 must be positive; to keep the encoder fixed use "
+               "--freeze-encoder")  # fmt: skip
+
+
+def test_augment_in_a_config_file_must_be_known(tmp_path, tiny_store):
+    config = tmp_path / "train.yaml"
+    config.write_text("augment: mixup\n")
+    _bad_train(tmp_path, tiny_store, "--config", config,
+               message="--augment 'mixup' is not one of none, d4, strong")  # fmt: skip
+
+
 def test_store_path_that_is_not_a_store(tmp_path):
     _bad_train(tmp_path, tmp_path, message="is not a terralearn chip store")
 

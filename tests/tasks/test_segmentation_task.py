@@ -115,9 +115,42 @@ def test_configure_optimizers_without_schedule() -> None:
     assert optimizer.param_groups[0]["lr"] == 0.05
 
 
+@pytest.mark.parametrize("schedule", ["none", "cosine", "onecycle"])
+def test_encoder_learning_rate_scale_makes_two_groups(schedule: str) -> None:
+    task = SegmentationTask("unet_small", 3, 2, lr=0.01, schedule=schedule, encoder_lr_scale=0.1)
+    trainer = lightning.Trainer(max_steps=10, logger=False, enable_checkpointing=False)
+    task.trainer = trainer  # the schedules read the number of steps from the trainer
+    task.trainer.fit_loop.epoch_loop.max_steps = 10
+    configured = task.configure_optimizers()
+    optimizer = configured if schedule == "none" else configured["optimizer"]
+    encoder, rest = optimizer.param_groups
+    assert {id(p) for p in encoder["params"]} == {id(p) for p in task.model.encoder.parameters()}
+    assert len(encoder["params"]) + len(rest["params"]) == len(list(task.parameters()))
+    if schedule != "onecycle":  # OneCycle starts below its peak
+        assert (encoder["lr"], rest["lr"]) == pytest.approx((0.001, 0.01))
+    else:
+        assert encoder["max_lr"] == pytest.approx(0.001) and rest["max_lr"] == pytest.approx(0.01)
+
+
+def test_augment_names_pick_the_augmenter() -> None:
+    from terralearn.data.augment import RandomD4, StrongAugment
+
+    assert isinstance(SegmentationTask("unet_small", 3, 2).augmenter, RandomD4)
+    assert isinstance(SegmentationTask("unet_small", 3, 2, augment=True).augmenter, RandomD4)
+    assert isinstance(
+        SegmentationTask("unet_small", 3, 2, augment="strong").augmenter, StrongAugment
+    )
+    assert SegmentationTask("unet_small", 3, 2, augment=False).augmenter is None
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        (
+            {"augment": "heavy"},
+            "unknown augmentation 'heavy'; choose one of 'none', 'd4', 'strong'",
+        ),
+        ({"encoder_lr_scale": 0.0}, "encoder_lr_scale 0.0 must be positive"),
         (
             {"schedule": "step"},
             "unknown schedule 'step'; choose one of 'cosine', 'onecycle', 'none'",

@@ -30,6 +30,12 @@ from terralearn.cli.options import config_option, overwrite_option
     default=None,
     help="Learning-rate schedule [cosine].",
 )
+@click.option(
+    "--augment",
+    type=click.Choice(["none", "d4", "strong"]),
+    default=None,
+    help="Training augmentation: d4 rotations/flips, strong = d4 + crops + band jitter [d4].",
+)
 @click.option("--patience", type=int, default=None, help="Early stopping patience in epochs [10].")
 @click.option("--max-time", type=float, default=None, help="Stop training after this many minutes.")
 @click.option("--devices", default=None, help="Devices (number, or 'auto') [1].")
@@ -53,6 +59,12 @@ from terralearn.cli.options import config_option, overwrite_option
     "--freeze-encoder/--no-freeze-encoder",
     default=None,
     help="With --init-from: train only decoder and head (linear probing).",
+)
+@click.option(
+    "--encoder-lr-scale",
+    type=float,
+    default=None,
+    help="Learning-rate factor of the encoder, e.g. 0.1 to fine-tune --init-from gently [1].",
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @config_option

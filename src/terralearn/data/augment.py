@@ -4,6 +4,12 @@ The dihedral group D4 (4 rotations x optional flip) is the natural augmentation 
 imagery: north-up is a convention, not a property of the scene. The same transforms serve
 test-time augmentation: predict on ``d4_transform(x, None, k)[0]`` and map the prediction back
 with :func:`d4_inverse`.
+
+:class:`StrongAugment` adds what small labelled sets (and transformers, which have no built-in
+locality) need more of: random resized crops applied alike to image and mask, and band-wise
+photometric jitter. The crop and jitter primitives are shared with the contrastive views of
+:mod:`terralearn.ssl.augment`. Every transform treats the bands alike and independently, so it
+suits any band count (colour jitter and greyscale assume three visible bands).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from terralearn.errors import ConfigError, IncompatibleError
@@ -107,6 +114,127 @@ class RandomD4:
         if mask_out is not None:
             out["mask"] = mask_out[0] if single else mask_out
         return out
+
+
+AUGMENTS = ("none", "d4", "strong")
+
+
+def _uniform(generator: torch.Generator | None, *shape: int) -> Tensor:
+    return torch.rand(*shape, generator=generator)
+
+
+def random_crop_boxes(
+    n: int, scale: tuple[float, float], generator: torch.Generator | None = None
+) -> Tensor:
+    """Affine matrices ``(n, 2, 3)`` of random crops for ``F.affine_grid``.
+
+    Each crop covers a share of the area drawn from ``scale``, with an aspect ratio in
+    3/4 .. 4/3 (log-uniform), and lies inside the image (normalised ``[-1, 1]`` coordinates).
+    """
+    lo, hi = scale
+    area = lo + (hi - lo) * _uniform(generator, n)
+    ratio = ((_uniform(generator, n) * 2 - 1) * torch.log(torch.tensor(4 / 3))).exp()
+    sx = (area * ratio).sqrt().clamp(max=1.0)
+    sy = (area / ratio).sqrt().clamp(max=1.0)
+    cx = (_uniform(generator, n) * 2 - 1) * (1 - sx)
+    cy = (_uniform(generator, n) * 2 - 1) * (1 - sy)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2] = sx, cx
+    theta[:, 1, 1], theta[:, 1, 2] = sy, cy
+    return theta
+
+
+def resample(images: Tensor, theta: Tensor, mode: str = "bilinear") -> Tensor:
+    """Crops ``theta`` of ``(B, C, H, W)`` resampled to ``H x W`` (one ``grid_sample`` call)."""
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode=mode, align_corners=False)
+
+
+def band_jitter(
+    images: Tensor,
+    brightness: float,
+    contrast: float,
+    noise: float,
+    band_dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Band-wise gain and offset, Gaussian noise and band dropout on normalised images.
+
+    ``x_c -> a_c x_c + b_c`` per sample and band with ``a_c`` in ``[1 - contrast, 1 + contrast]``
+    and ``|b_c| <= brightness`` (standard deviations); noise of a random strength up to
+    ``noise``; each band set to 0 (its mean) with ``band_dropout`` probability, keeping one.
+    """
+    b, c = images.shape[:2]
+    gain = 1 + (_uniform(generator, b, c, 1, 1) * 2 - 1) * contrast
+    offset = (_uniform(generator, b, c, 1, 1) * 2 - 1) * brightness
+    out = images * gain.to(images) + offset.to(images)
+    if noise > 0:
+        sigma = _uniform(generator, b, 1, 1, 1) * noise
+        out = out + torch.randn(out.shape, generator=generator).to(out) * sigma.to(out)
+    if band_dropout > 0 and c > 1:
+        keep = _uniform(generator, b, c) >= band_dropout
+        none_kept = ~keep.any(dim=1)
+        chosen = torch.randint(0, c, (int(none_kept.sum()),), generator=generator)
+        keep[none_kept, chosen] = True
+        out = out * keep[..., None, None].to(out)
+    return out
+
+
+class StrongAugment:
+    """D4, random resized crops (image and mask alike) and band jitter for segmentation batches.
+
+    Expects normalised images: a batch dict with ``image`` ``(B, C, H, W)`` and ``mask``
+    ``(B, H, W)``. The crop keeps ``crop_scale`` of the chip's area and is resampled back to
+    the chip size, bilinearly for the image and by nearest neighbour for the mask (so
+    ``ignore_index`` pixels stay ignored); each sample is cropped with probability ``crop_p``.
+
+    Args:
+        crop_scale: range of the crop's share of the chip area.
+        crop_p: probability of cropping a sample (the rest keep the whole chip).
+        brightness: largest band offset (standard deviations).
+        contrast: largest relative band gain change.
+        noise: largest standard deviation of the additive Gaussian noise.
+        seed: seed for a private generator; None draws from torch's global one.
+    """
+
+    def __init__(
+        self,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        crop_p: float = 0.5,
+        brightness: float = 0.1,
+        contrast: float = 0.1,
+        noise: float = 0.05,
+        seed: int | None = None,
+    ) -> None:
+        self.crop_scale, self.crop_p = crop_scale, crop_p
+        self.brightness, self.contrast, self.noise = brightness, contrast, noise
+        self.generator = None if seed is None else torch.Generator().manual_seed(seed)
+        self.d4 = RandomD4(generator=self.generator)
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        out = self.d4(batch)
+        image, mask = out["image"], out["mask"]
+        n = image.shape[0]
+        theta = random_crop_boxes(n, self.crop_scale, self.generator)
+        whole = _uniform(self.generator, n) >= self.crop_p
+        theta[whole] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        image = resample(image, theta)
+        mask = resample(mask[:, None].to(torch.float32), theta, mode="nearest")[:, 0]
+        out["image"] = band_jitter(
+            image, self.brightness, self.contrast, self.noise, generator=self.generator
+        )
+        out["mask"] = mask.round().to(batch["mask"].dtype)
+        return out
+
+
+def build_augment(name: str | bool) -> RandomD4 | StrongAugment | None:
+    """The training augmentation called ``name`` (one of :data:`AUGMENTS`; True means d4)."""
+    name = {True: "d4", False: "none"}.get(name, name)  # type: ignore[call-overload]
+    if name not in AUGMENTS:
+        raise ConfigError(
+            f"unknown augmentation {name!r}; choose one of {', '.join(map(repr, AUGMENTS))}"
+        )
+    return {"none": None, "d4": RandomD4(), "strong": StrongAugment()}[name]
 
 
 class Normalize:

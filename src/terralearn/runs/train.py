@@ -54,7 +54,7 @@ class TrainConfig:
     loss: str = "ce"
     class_weights: bool = False
     schedule: str = "cosine"
-    augment: bool = True
+    augment: str = "d4"  # none | d4 | strong (see terralearn.data.augment)
     patience: int | None = 10
     max_time: float | None = None  # minutes of training, then stop cleanly
     accelerator: str = "auto"
@@ -67,6 +67,7 @@ class TrainConfig:
     progress: bool = True
     init_from: str | None = None  # a `terralearn pretrain` run: start from its encoder
     freeze_encoder: bool = False  # with init_from: train only the decoder and head
+    encoder_lr_scale: float = 1.0  # learning-rate factor of the encoder (e.g. 0.1 with init_from)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -75,6 +76,19 @@ class TrainConfig:
             raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr} must be positive")
+        from terralearn.data.augment import AUGMENTS
+
+        self.augment = _augment_name(self.augment)
+        if self.augment not in AUGMENTS:
+            raise ConfigError(
+                f"--augment {self.augment!r} is not one of {', '.join(AUGMENTS)}; "
+                "pick one (d4 is the default)"
+            )
+        if self.encoder_lr_scale <= 0:
+            raise ConfigError(
+                f"--encoder-lr-scale {self.encoder_lr_scale} must be positive; to keep the "
+                "encoder fixed use --freeze-encoder"
+            )
         if not 0 < self.label_fraction <= 1:
             raise ConfigError(f"--label-fraction {self.label_fraction} must lie in (0, 1]")
         if self.freeze_encoder and not self.init_from:
@@ -82,6 +96,11 @@ class TrainConfig:
                 "--freeze-encoder needs --init-from PRETRAIN_RUN (a frozen random encoder "
                 "learns nothing); add --init-from or drop --freeze-encoder"
             )
+
+
+def _augment_name(value: bool | str) -> str:
+    """Runs before the named augmentations saved ``augment: true/false``."""
+    return {True: "d4", False: "none"}.get(value, value)  # type: ignore[call-overload]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -93,6 +112,8 @@ def _check_resume(run: RunDir, config: TrainConfig) -> None:
     if not saved_path.is_file():
         raise ConfigError(f"--resume: {str(run.path)!r} is not a run started by `terralearn train`")
     saved = yaml.safe_load(saved_path.read_text()) or {}
+    if "augment" in saved:
+        saved["augment"] = _augment_name(saved["augment"])
     current = yaml.safe_load(to_yaml(config))
     changed = [
         k
@@ -233,6 +254,7 @@ def train(
         band_mean=mean,
         band_std=std,
         augment=config.augment,
+        encoder_lr_scale=config.encoder_lr_scale,
     )
     if pretrained is not None:
         report = _init_encoder(task, config, store.bands, pretrained)

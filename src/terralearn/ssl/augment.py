@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from terralearn.data.augment import RandomD4
+from terralearn.data.augment import RandomD4, band_jitter, random_crop_boxes, resample
 
 
 @dataclass
@@ -45,44 +44,15 @@ class MultispectralViews:
     band_dropout: float = 0.1
     generator: torch.Generator | None = None
 
-    def _rand(self, *shape: int) -> Tensor:
-        return torch.rand(*shape, generator=self.generator)
-
     def crop(self, images: Tensor) -> Tensor:
         """Random resized crops, each resampled to the input size."""
-        b = images.shape[0]
-        lo, hi = self.crop_scale
-        area = lo + (hi - lo) * self._rand(b)
-        log_ratio = (self._rand(b) * 2 - 1) * torch.log(torch.tensor(4 / 3))
-        ratio = log_ratio.exp()
-        # half-extents in normalised [-1, 1] coordinates, clipped to the chip
-        sx = (area * ratio).sqrt().clamp(max=1.0)
-        sy = (area / ratio).sqrt().clamp(max=1.0)
-        cx = (self._rand(b) * 2 - 1) * (1 - sx)
-        cy = (self._rand(b) * 2 - 1) * (1 - sy)
-        theta = torch.zeros(b, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 2] = sx, cx
-        theta[:, 1, 1], theta[:, 1, 2] = sy, cy
-        grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
-        return F.grid_sample(images, grid, mode="bilinear", align_corners=False)
+        return resample(images, random_crop_boxes(images.shape[0], self.crop_scale, self.generator))
 
     def jitter(self, images: Tensor) -> Tensor:
         """Band-wise gain and offset, Gaussian noise and band dropout."""
-        b, c = images.shape[:2]
-        gain = 1 + (self._rand(b, c, 1, 1) * 2 - 1) * self.contrast
-        offset = (self._rand(b, c, 1, 1) * 2 - 1) * self.brightness
-        out = images * gain.to(images) + offset.to(images)
-        if self.noise > 0:
-            sigma = self._rand(b, 1, 1, 1) * self.noise
-            out = out + torch.randn(out.shape, generator=self.generator).to(out) * sigma.to(out)
-        if self.band_dropout > 0 and c > 1:
-            keep = self._rand(b, c) >= self.band_dropout
-            none_kept = ~keep.any(dim=1)
-            keep[
-                none_kept, torch.randint(0, c, (int(none_kept.sum()),), generator=self.generator)
-            ] = True
-            out = out * keep[..., None, None].to(out)
-        return out
+        return band_jitter(
+            images, self.brightness, self.contrast, self.noise, self.band_dropout, self.generator
+        )
 
     def __call__(self, images: Tensor) -> Tensor:
         """One random view ``(B, C, H, W)`` of each image."""

@@ -20,7 +20,7 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from terralearn.data.augment import Normalize, RandomD4
+from terralearn.data.augment import Normalize, build_augment
 from terralearn.errors import ConfigError
 from terralearn.models import create_model
 from terralearn.tasks.losses import build_loss
@@ -46,7 +46,11 @@ class SegmentationTask(lightning.LightningModule):
         class_names: names for reports (default ``class_0``, ...); binary has 2 (background first).
         band_mean: per-band mean of the raw pixel values; None skips normalisation.
         band_std: per-band standard deviation (with ``band_mean``).
-        augment: random D4 rotation/flip of each training chip.
+        augment: ``"d4"`` (random rotation/flip of each training chip, also ``True``),
+            ``"strong"`` (D4, random resized crops and band jitter; see
+            :class:`~terralearn.data.augment.StrongAugment`) or ``"none"`` (also ``False``).
+        encoder_lr_scale: learning-rate factor of ``model.encoder`` (e.g. 0.1 to fine-tune a
+            pretrained encoder more gently than the new decoder); 1 trains all alike.
 
     Metrics: ``{val,test}_loss``, ``{val,test}_miou`` (Jaccard, macro over classes present),
     ``{val,test}_acc`` (overall pixel accuracy); ``train_loss`` per step and epoch. Monitor
@@ -68,7 +72,8 @@ class SegmentationTask(lightning.LightningModule):
         class_names: list[str] | None = None,
         band_mean: list[float] | None = None,
         band_std: list[float] | None = None,
-        augment: bool = True,
+        augment: bool | str = "d4",
+        encoder_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -84,7 +89,12 @@ class SegmentationTask(lightning.LightningModule):
         self.configure_models()
         self.configure_losses()
         self.configure_metrics()
-        self.augmenter = RandomD4() if augment else None
+        self.augmenter = build_augment(augment)
+        if encoder_lr_scale <= 0:
+            raise ConfigError(
+                f"encoder_lr_scale {encoder_lr_scale} must be positive (to keep the encoder "
+                "fixed, freeze it instead)"
+            )
 
     @property
     def metric_classes(self) -> int:
@@ -157,9 +167,11 @@ class SegmentationTask(lightning.LightningModule):
     # ---- steps ----------------------------------------------------------------------------
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        # augment normalised images: photometric jitter is in standard deviations of each band
+        batch = {"image": self.normalize(batch["image"]), "mask": batch["mask"]}
         if self.augmenter is not None:
             batch = self.augmenter(batch)
-        logits = self(batch["image"])
+        logits = self.model(batch["image"])
         loss = self.criterion(logits, batch["mask"])
         self.log(
             "train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
@@ -189,10 +201,23 @@ class SegmentationTask(lightning.LightningModule):
 
     # ---- optimisation ---------------------------------------------------------------------
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's groups: the encoder at ``lr * encoder_lr_scale``, the rest at ``lr``."""
+        scale = self.hparams.get("encoder_lr_scale", 1.0)
+        encoder = getattr(self.model, "encoder", None)
+        if scale == 1.0 or encoder is None:
+            return [{"params": list(self.parameters())}]
+        inside = {id(p) for p in encoder.parameters()}
+        rest = [p for p in self.parameters() if id(p) not in inside]
+        return [
+            {"params": list(encoder.parameters()), "lr": self.hparams["lr"] * scale},
+            {"params": rest},
+        ]
+
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         optimizer = torch.optim.AdamW(
-            self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"]
+            self.parameter_groups(), lr=hp["lr"], weight_decay=hp["weight_decay"]
         )
         if hp["schedule"] == "none":
             return optimizer
@@ -203,7 +228,7 @@ class SegmentationTask(lightning.LightningModule):
             )
         else:
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=hp["lr"], total_steps=steps
+                optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=steps
             )
         return {
             "optimizer": optimizer,
