@@ -12,13 +12,14 @@ the equivalent command, which saves a Python start-up (~10 s) on each of the man
     terralearn pretrain unlabelled.tif SENTINEL2_SAMPLE --method M --model MODEL --chip-size C \\
         --epochs E --out pretrain_M_MODEL
     terralearn train store --model MODEL --label-fraction F --seed K --epochs N --patience 0 \\
-        [--init-from pretrain_M_MODEL [--freeze-encoder]] --out runs/...
+        [--init-from pretrain_M_MODEL [--freeze-encoder | --encoder-lr-scale S]] --out runs/...
     terralearn evaluate RUN store --split test
 
 The unlabelled pool is a larger synthetic scene (another seed: other fields, towns and rivers)
 plus the shipped Sentinel-2 sample (same six bands); the labelled store is a separate scene whose
 test split is held-out spatial blocks. Each (label fraction, seed) trains from scratch and from
-the pretrained encoder (and, with ``--probe``, with the encoder frozen). Every run gets the same
+the pretrained encoder (and, with ``--probe``, with the encoder frozen; with ``--gentle S``, with
+the encoder's learning rate scaled by S). Every run gets the same
 number of optimisation steps (``--steps``, rounded up to whole epochs), so small fractions repeat
 their few chips for more epochs rather than stopping after a handful of steps. The label subset
 of a seed is the same for scratch and pretrained (``ChipDataModule(label_fraction, seed)``).
@@ -195,6 +196,8 @@ def fine_tune(args, work: Path, store: Path, fraction: float, seed: int, init: s
         options["init_from"] = str(pretrain_run)
     if init == "probe":
         options["freeze_encoder"] = True
+    if init == "gentle":
+        options["encoder_lr_scale"] = args.gentle
     command = ["terralearn", "train", str(store)]
     for key, value in options.items():
         flag = f"--{key.replace('_', '-')}"
@@ -265,18 +268,22 @@ def summarise(results: list[dict], inits: list[str], fractions: list[float]) -> 
 
 
 def table(rows: list[dict], inits: list[str]) -> str:
+    """Markdown: mean ± std per init, then each pretrained variant's gap to scratch in spreads
+    (the gap over the larger of the two seed standard deviations)."""
+    variants = [i for i in inits if i != "scratch"]
     head = "| labels | train chips | " + " | ".join(f"{i} mIoU" for i in inits)
-    head += " | pretrained - scratch | gap / spread |"
+    head += "".join(f" | {v} - scratch (gap / spread)" for v in variants) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in rows:
         cells = [f"{row['fraction']:.0%}", str(row.get("chips", ""))]
         cells += [f"{row[i]['mean']:.3f} ± {row[i]['std']:.3f}" if i in row else "-" for i in inits]
-        if "scratch" in row and "pretrained" in row:
-            gap = row["pretrained"]["mean"] - row["scratch"]["mean"]
-            spread = max(row["pretrained"]["std"], row["scratch"]["std"], 1e-9)
-            cells += [f"{gap:+.3f}", f"{gap / spread:+.1f}"]
-        else:
-            cells += ["-", "-"]
+        for v in variants:
+            if "scratch" in row and v in row:
+                gap = row[v]["mean"] - row["scratch"]["mean"]
+                spread = max(row[v]["std"], row["scratch"]["std"], 1e-9)
+                cells.append(f"{gap:+.3f} ({gap / spread:+.1f})")
+            else:
+                cells.append("-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -286,7 +293,8 @@ def plot(rows: list[dict], inits: list[str], out: Path, title: str) -> None:
 
     fig = new_figure(6.5, 4.2)
     ax = fig.subplots()
-    colors = {"scratch": "tab:gray", "pretrained": "tab:blue", "probe": "tab:orange"}
+    colors = {"scratch": "tab:gray", "pretrained": "tab:blue", "probe": "tab:orange",
+              "gentle": "tab:green"}  # fmt: skip
     for init in inits:
         pts = [(r["fraction"] * 100, r[init]) for r in rows if init in r]
         if not pts:
@@ -371,7 +379,7 @@ def estimate(args, work: Path, store: Path, config: Path | None) -> dict:
 
     data = json.loads((work / "data_timing.json").read_text())
     projection: dict = {"pretrain_epochs": args.pretrain_epochs, "pretrain_chips": pre_chips}
-    inits = 2 + args.probe
+    inits = 2 + args.probe + (args.gentle is not None)
     runs = []
     for clock in ("wall", "cpu"):
         a, b = _line([(p["chips"], p[clock]) for p in pre_points])
@@ -437,6 +445,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--probe", action="store_true", help="also fine-tune a frozen encoder")
+    parser.add_argument(
+        "--gentle", type=float, metavar="S",
+        help="also fine-tune with the encoder's learning rate scaled by S (e.g. 0.1)",
+    )  # fmt: skip
     parser.add_argument("--no-sample", action="store_true", help="skip the Sentinel-2 sample")
     parser.add_argument("--work", type=Path, help="work folder [benchmarks/_work/...]")
     parser.add_argument(
@@ -494,6 +506,7 @@ def main() -> None:
     write_json(results_path, results)
 
     inits = ["scratch", "pretrained"] + (["probe"] if args.probe else [])
+    inits += ["gentle"] if args.gentle is not None else []
     done = {(r["init"], r["fraction"], r["seed"]) for r in results["runs"]}
     for fraction in args.fractions:
         for seed in args.seeds:

@@ -14,7 +14,7 @@ scene. A model spec ``name@key=value,key=value`` trains with those options throu
 ``vit_tiny@patch_size=4``). ``init_from=mae`` first pretrains the model as a masked autoencoder
 on a separate unlabelled synthetic scene (2048 px, seed 100; never the labelled one):
 
-    terralearn synth unlabelled.tif --size 2048 2048 --seed 100
+    terralearn synth unlabelled.tif --labels unused_labels.tif --size 2048 2048 --seed 100
     terralearn pretrain unlabelled.tif --method mae --model M --chip-size 64 --epochs E --out pretrain_mae_M
 
 and fine-tunes from it (``--init-from``); the pretraining minutes are reported beside the
@@ -76,7 +76,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, object], dict[str, object], st
 def pretrain_mae(name: str, kwargs: dict, chip: int, epochs: int, size: int) -> tuple[str, float]:
     """An MAE pretraining run of ``name`` on the unlabelled scene (made once); its minutes."""
     if not (WORK / "unlabelled.tif").exists():
-        sh("synth", "unlabelled.tif", "--size", 2 * size, 2 * size, "--seed", 100)
+        sh("synth", "unlabelled.tif", "--labels", "unused_labels.tif", "--size", 2 * size, 2 * size,
+           "--seed", 100)  # fmt: skip
     tag = parse_spec(name + "@" + ",".join(f"{k}={v}" for k, v in kwargs.items()))[3]
     run = f"pretrain_mae_{tag}_e{epochs}"
     if not (WORK / run / "checkpoints" / "last.ckpt").exists():

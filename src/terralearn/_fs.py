@@ -1,6 +1,7 @@
-"""Atomic outputs: write under a temporary sibling name, rename when complete.
+"""Atomic outputs: write under a temporary sibling name, rename when complete; safe reads.
 
 A killed process leaves at most a hidden ``.NAME.tmp-*`` sibling, never a half-written ``NAME``.
+Weights are read with ``torch.load(weights_only=True)``: no pickled code runs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from terralearn.errors import InputNotFoundError, OutputExistsError
+from terralearn.errors import IncompatibleError, InputNotFoundError, OutputExistsError
 
 
 def check_output(path: str | os.PathLike, overwrite: bool, option: str = "output") -> Path:
@@ -91,3 +92,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
         raise
+
+
+def load_weights(path: str | os.PathLike) -> dict:
+    """A checkpoint or tensor file read weights-only on the CPU; one-line error if unreadable."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign or code-carrying file
+        raise IncompatibleError(f"checkpoint {str(path)!r} cannot be read: {exc}") from None

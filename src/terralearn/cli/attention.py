@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from terralearn.cli.options import overwrite_option
+from terralearn.cli.options import checkpoint_option, overwrite_option
 
 SUFFIXES = {".png": "figure", ".tif": "geotiff", ".tiff": "geotiff"}
 
@@ -41,13 +41,7 @@ SUFFIXES = {".png": "figure", ".tif": "geotiff", ".tiff": "geotiff"}
     show_default=True,
     help="How the heads of a block are combined in the rollout.",
 )
-@click.option(
-    "--checkpoint",
-    type=click.Choice(["best", "last"]),
-    default="best",
-    show_default=True,
-    help="Which checkpoint of RUN to use.",
-)
+@checkpoint_option
 @overwrite_option
 def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, overwrite) -> None:
     """Attention rollout and last-block head maps of the ViT in RUN for one location of IMAGE."""

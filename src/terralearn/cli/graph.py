@@ -32,6 +32,45 @@ def points_options(fn):
     return wrapper
 
 
+def gnn_options(epochs: int, lr: float):
+    """Network and optimisation options of the GNN training commands (their defaults differ)."""
+
+    def decorate(fn):
+        for option in reversed([
+            click.option("--model", default="sage", show_default=True, help="gcn, sage or gat."),
+            click.option("--epochs", type=int, default=epochs, show_default=True),
+            click.option("--lr", type=float, default=lr, show_default=True),
+            click.option("--hidden", type=int, default=64, show_default=True),
+            click.option("--layers", type=int, default=2, show_default=True),
+        ]):  # fmt: skip
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def validation_options(items: str, unit: str, block_default: str = ""):
+    """Spatial validation split of the GNN training commands, and the run folder to write."""
+
+    def decorate(fn):
+        for option in reversed([
+            click.option("--val", type=float, default=0.2, show_default=True,
+                         help=f"Share of {items} (whole blocks) held out for the validation score."),
+            click.option("--block-size", type=float, default=None,
+                         help=f"Split block side, {unit}{block_default}."),
+            click.option("--buffer", type=float, default=0.0, show_default=True,
+                         help=f"Drop training {items} closer than this ({unit}) to a validation one."),
+            click.option("--seed", type=int, default=0, show_default=True),
+            click.option("--out", required=True, type=click.Path(), help="Run folder to write."),
+            overwrite_option,
+            click.option("--quiet", is_flag=True, help="No progress bar."),
+        ]):  # fmt: skip
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 def _read(path, target, features, x_col, y_col, crs, merge, task="auto"):
     from terralearn.graph.points import read_points
 
@@ -57,24 +96,12 @@ def graph() -> None:
     help="auto: numeric target -> regression, else classification.",
 )
 @points_options
-@click.option("--model", default="sage", show_default=True, help="gcn, sage or gat.")
+@gnn_options(epochs=200, lr=0.002)
 @click.option("--graph", "graph_spec", default="knn:8", show_default=True,
               help="knn:K, radius:R (CRS units) or delaunay.")  # fmt: skip
-@click.option("--epochs", type=int, default=200, show_default=True)
-@click.option("--lr", type=float, default=0.002, show_default=True)
-@click.option("--hidden", type=int, default=64, show_default=True)
-@click.option("--layers", type=int, default=2, show_default=True)
 @click.option("--pos-frequencies", type=int, default=0, show_default=True,
               help="Frequencies of the sinusoidal coordinate encoding (0: none).")  # fmt: skip
-@click.option("--val", type=float, default=0.2, show_default=True,
-              help="Share of points (whole blocks) held out for the validation score.")  # fmt: skip
-@click.option("--block-size", type=float, default=None, help="Split block side, CRS units.")
-@click.option("--buffer", type=float, default=0.0, show_default=True,
-              help="Drop training points closer than this to a validation point.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", required=True, type=click.Path(), help="Run folder to write.")
-@overwrite_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@validation_options("points", "CRS units")
 def train(
     points, target, task, x_col, y_col, crs, features, merge_duplicates, model, graph_spec,
     epochs, lr, hidden, layers, pos_frequencies, val, block_size, buffer, seed, out, overwrite,
@@ -325,22 +352,9 @@ def compare(
               help="Average pixels per segment (without --n-segments).")  # fmt: skip
 @click.option("--compactness", type=float, default=0.3, show_default=True,
               help="SLIC colour/space trade-off on standardised bands (higher: squarer).")  # fmt: skip
-@click.option("--model", default="sage", show_default=True, help="gcn, sage or gat.")
-@click.option("--epochs", type=int, default=300, show_default=True)
-@click.option("--lr", type=float, default=0.01, show_default=True)
-@click.option("--hidden", type=int, default=64, show_default=True)
-@click.option("--layers", type=int, default=2, show_default=True)
+@gnn_options(epochs=300, lr=0.01)
 @click.option("--dropout", type=float, default=0.2, show_default=True)
-@click.option("--val", type=float, default=0.2, show_default=True,
-              help="Share of segments (whole blocks) held out for the validation score.")  # fmt: skip
-@click.option("--block-size", type=float, default=None,
-              help="Split block side in pixels [a fifth of the longer image side].")  # fmt: skip
-@click.option("--buffer", type=float, default=0.0, show_default=True,
-              help="Drop training segments closer than this (pixels) to a validation one.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", required=True, type=click.Path(), help="Run folder to write.")
-@overwrite_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@validation_options("segments", "pixels", " [a fifth of the longer image side]")
 def segments(
     image, labels, class_column, bands, n_segments, segment_size, compactness, model, epochs, lr,
     hidden, layers, dropout, val, block_size, buffer, seed, out, overwrite, quiet,

@@ -14,3 +14,10 @@ config_option = click.option(
     default=None,
     help="YAML file with options; command-line options override it.",
 )
+checkpoint_option = click.option(
+    "--checkpoint",
+    type=click.Choice(["best", "last"]),
+    default="best",
+    show_default=True,
+    help="Checkpoint of the run: best (highest validation mIoU) or last.",
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from terralearn.cli.options import overwrite_option
+from terralearn.cli.options import checkpoint_option, overwrite_option
 
 
 @click.command()
@@ -60,13 +60,7 @@ from terralearn.cli.options import overwrite_option
     metavar="local:N|ADDRESS",
     help="Predict tiles on Dask workers: N local processes or a scheduler address.",
 )
-@click.option(
-    "--checkpoint",
-    type=click.Choice(["best", "last"]),
-    default="best",
-    show_default=True,
-    help="Checkpoint of the run to use.",
-)
+@checkpoint_option
 @overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from pyproj import CRS
 
-from terralearn._fs import atomic_output
+from terralearn._fs import atomic_output, load_weights
 from terralearn.errors import ConfigError, IncompatibleError, NotARunError
 from terralearn.graph.learner import GraphLearner
 from terralearn.graph.points import PointSet
@@ -154,7 +154,6 @@ def load_run(path: str | os.PathLike) -> GraphRun:
     Raises:
         NotARunError: the folder is not a graph run.
     """
-    import torch
 
     path = Path(path)
     config_path = path / CONFIG_FILE
@@ -172,7 +171,7 @@ def load_run(path: str | os.PathLike) -> GraphRun:
             else "use `terralearn evaluate/predict` for raster runs"
         )
         raise NotARunError(f"{str(path)!r} is a {kind} run, not a graph run; {hint}")
-    tensors = torch.load(path / MODEL_FILE, weights_only=True, map_location="cpu")
+    tensors = load_weights(path / MODEL_FILE)
     return GraphRun(path, config, GraphLearner.from_state(config["learner"], tensors))
 
 

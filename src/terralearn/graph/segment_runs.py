@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from terralearn._fs import atomic_output, check_output
+from terralearn._fs import atomic_output, check_output, load_weights
 from terralearn.errors import ConfigError, NotARunError
 from terralearn.graph.objects import (
     COMPACTNESS,
@@ -239,7 +239,6 @@ def load_segment_run(path: str | os.PathLike) -> SegmentRun:
     Raises:
         NotARunError: the folder is not a segment-classification run.
     """
-    import torch
 
     path = Path(path)
     config_path = path / CONFIG_FILE
@@ -254,7 +253,7 @@ def load_segment_run(path: str | os.PathLike) -> SegmentRun:
             f"{str(path)!r} is a {config.get('kind', 'unknown')} run, not a segment-classification "
             "run; give the --out folder of `terralearn graph segments`"
         )
-    tensors = torch.load(path / MODEL_FILE, weights_only=True, map_location="cpu")
+    tensors = load_weights(path / MODEL_FILE)
     return SegmentRun(path, config, SegmentClassifier.from_state(config["classifier"], tensors))
 
 

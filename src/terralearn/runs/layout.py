@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from terralearn._fs import load_weights
 from terralearn.errors import IncompatibleError, NotARunError
 
 RUN_FILE = "run.json"
@@ -114,7 +115,6 @@ def load_task(run: str | os.PathLike, which: str = "best"):
 
     Checkpoints are read with ``torch.load(weights_only=True)`` (no pickled code is executed).
     """
-    import torch
 
     from terralearn.tasks.segmentation import SegmentationTask
 
@@ -130,10 +130,7 @@ def load_task(run: str | os.PathLike, which: str = "best"):
                 f"run {str(run_dir.path)!r} has no checkpoint {path.name} in {CHECKPOINTS_DIR}/; "
                 "train it first (or finish it with `terralearn train ... --resume`)"
             )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign file
-        raise IncompatibleError(f"checkpoint {str(path)!r} cannot be read: {exc}") from None
+    checkpoint = load_weights(path)
     hparams = checkpoint.get("hyper_parameters", {})
     task = SegmentationTask(**hparams)
     try:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
+from terralearn._fs import load_weights
 from terralearn.errors import IncompatibleError, NotARunError
 
 ENCODER_PREFIX = "encoder."
@@ -161,10 +162,7 @@ def read_pretrained(run: str | os.PathLike, option: str = "--init-from") -> Pret
             f"{option} {str(run)!r} has no checkpoints/last.ckpt; let `terralearn pretrain` "
             "finish at least one epoch"
         )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign file
-        raise IncompatibleError(f"checkpoint {str(path)!r} cannot be read: {exc}") from None
+    checkpoint = load_weights(path)
     encoder = {
         k.removeprefix(ENCODER_PREFIX): v
         for k, v in checkpoint.get("state_dict", {}).items()
