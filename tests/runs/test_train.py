@@ -179,6 +179,33 @@ def test_resume_with_a_different_config_is_refused(tmp_path, tiny_store):
     assert "was trained with a different config (lr: 0.001 -> 0.01)" in result.output
 
 
+def test_resume_reads_a_config_saved_before_named_augmentations(tmp_path, tiny_store):
+    out = tmp_path / "run"
+    assert run("train", tiny_store, "--out", out, "--epochs", "1", *FAST).exit_code == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["augment"] == "d4"
+    (out / "config.yaml").write_text(yaml.safe_dump({**saved, "augment": True}))
+    result = run("train", tiny_store, "--out", out, "--epochs", "2", *FAST, "--resume")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+    (out / "config.yaml").write_text(yaml.safe_dump({**saved, "augment": False}))
+    result = run("train", tiny_store, "--out", out, "--epochs", "3", *FAST, "--resume")
+    assert result.exit_code == 2
+    assert "different config (augment: 'none' -> 'd4')" in result.output
+
+
+def test_resume_without_a_checkpoint(tmp_path, tiny_store):
+    out = tmp_path / "run"
+    assert run("train", tiny_store, "--out", out, "--epochs", "1", *FAST).exit_code == 0
+    for checkpoint in (out / "checkpoints").iterdir():
+        checkpoint.unlink()
+    result = run("train", tiny_store, "--out", out, "--epochs", "1", *FAST, "--resume")
+    assert result.exit_code == 2
+    assert "has no checkpoints/last.ckpt yet (it stopped before its first checkpoint)" in (
+        result.output
+    )
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

@@ -1,7 +1,6 @@
 """Resuming a run directory from ``checkpoints/last.ckpt``: the checks, and its CSV log.
 
-``terralearn pretrain --resume`` uses these; ``terralearn train --resume`` does the same checks
-in :mod:`terralearn.runs.train` and could use them too. Before a resumed fit:
+``terralearn train --resume`` and ``terralearn pretrain --resume`` use these. Before a resumed fit:
 
 1. :func:`check_resume` refuses, in one line, a folder that is not a run of the command's kind,
    has no ``last.ckpt`` yet, or was started with other options (naming the keys);
@@ -17,7 +16,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,13 @@ def config_changes(
     ]
 
 
-def check_resume(run: RunDir, config: Any, kind: str, may_change: Collection[str]) -> Path:
+def check_resume(
+    run: RunDir,
+    config: Any,
+    kind: str,
+    may_change: Collection[str],
+    upgrade: Mapping[str, Callable[[Any], Any]] | None = None,
+) -> Path:
     """Refuse to resume ``run`` unless it is a ``kind`` run with a checkpoint and ``config``.
 
     Args:
@@ -60,6 +65,7 @@ def check_resume(run: RunDir, config: Any, kind: str, may_change: Collection[str
         config: the dataclass config of this invocation.
         kind: the run kind the command makes (``run.json``'s ``kind``).
         may_change: config keys that may differ from the saved ``config.yaml``.
+        upgrade: per key, a function from an older saved value to today's spelling of it.
 
     Returns:
         The path of ``checkpoints/last.ckpt``.
@@ -86,6 +92,9 @@ def check_resume(run: RunDir, config: Any, kind: str, may_change: Collection[str
             "give the folder of such a run, or start a new run without --resume"
         )
     saved = yaml.safe_load(saved_path.read_text()) or {}
+    for key, convert in (upgrade or {}).items():
+        if key in saved:
+            saved[key] = convert(saved[key])
     changed = config_changes(saved, yaml.safe_load(to_yaml(config)), may_change)
     if changed:
         raise ConfigError(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 import warnings
@@ -12,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from terralearn._fs import atomic_write_bytes, check_output
 from terralearn._memory import retained_memory
@@ -107,37 +104,12 @@ def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def _check_resume(run: RunDir, config: TrainConfig) -> None:
-    saved_path = run.path / CONFIG_FILE
-    if not saved_path.is_file():
-        raise ConfigError(f"--resume: {str(run.path)!r} is not a run started by `terralearn train`")
-    saved = yaml.safe_load(saved_path.read_text()) or {}
-    if "augment" in saved:
-        saved["augment"] = _augment_name(saved["augment"])
-    current = yaml.safe_load(to_yaml(config))
-    changed = [
-        k
-        for k in sorted(set(saved) | set(current))
-        if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
-    ]
-    if changed:
-        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-        raise ConfigError(
-            f"--resume: run {str(run.path)!r} was trained with a different config ({diffs}); "
-            "resume with the same options or start a new run with another --out"
-        )
-
-
 def _set_up_run_dir(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool) -> None:
     if resume:
-        _check_resume(run, config)
-        for stale in run.checkpoints.glob(".*.tmp-*"):  # left by a save that was killed
-            stale.unlink()
-        if not run.checkpoint("last").is_file():
-            raise ConfigError(
-                f"--resume: run {str(run.path)!r} has no checkpoints/last.ckpt yet; "
-                "start it again without --resume"
-            )
+        resuming.check_resume(
+            run, config, "segmentation", RESUMABLE_CHANGES, upgrade={"augment": _augment_name}
+        )
+        resuming.clear_partial_saves(run)
     else:
         check_output(run.path, overwrite, option="--out")
         if run.path.exists():
@@ -208,9 +180,7 @@ def train(
         init_encoder_from(probe, config.init_from, store.bands, pretrained=pretrained)
 
     # DDP's launcher re-runs this command for ranks > 0: only rank 0 sets up the run directory.
-    primary = (
-        int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
-    )
+    primary = resuming.is_primary()
     ckpt_path = run.checkpoint("last") if resume else None
     if primary:
         _set_up_run_dir(run, config, resume, overwrite)
