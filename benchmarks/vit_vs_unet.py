@@ -118,6 +118,16 @@ def inference_rate(run: Path, scene: Path, repeats: int = 1) -> float:
     return result.height * result.width / best
 
 
+def finished(run: Path, train_args: list) -> bool:
+    """Whether ``run`` was trained by ``train_args`` and evaluated on the test split."""
+    command = run / "command.json"
+    return (
+        command.is_file()
+        and json.loads(command.read_text()) == list(map(str, train_args))
+        and (run / "eval" / "test.json").is_file()
+    )
+
+
 def parameters(name: str, kwargs: dict, bands: int, classes: int) -> int:
     from terralearn.models import create_model
 
@@ -140,6 +150,10 @@ def main() -> None:
     parser.add_argument(
         "--pretrain-epochs", type=int, default=30, help="MAE epochs for init_from=mae"
     )
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="skip training a model whose run was made by the same command (e.g. after a crash)",
+    )  # fmt: skip
     parser.add_argument(
         "--threads", type=int, help="torch threads of every command (default: torch's)"
     )
@@ -177,10 +191,15 @@ def main() -> None:
             config = WORK / f"{tag}.yaml"
             config.write_text(json.dumps({"model_kwargs": kwargs, **train}))  # JSON is valid YAML
             extra = ["--config", config.name]
-        sh("train", "store", "--model", name, "--out", run, "--epochs", 1000, "--max-time",
-           args.minutes, "--batch-size", args.batch_size, "--lr", args.lr, "--patience", 0,
-           "--seed", args.seed, *extra, "--overwrite", "--quiet")  # fmt: skip
-        sh("evaluate", run, "store", "--split", "test", "--quiet")
+        train_args = ["train", "store", "--model", name, "--out", run, "--epochs", 1000,
+                      "--max-time", args.minutes, "--batch-size", args.batch_size, "--lr", args.lr,
+                      "--patience", 0, "--seed", args.seed, *extra]  # fmt: skip
+        if args.reuse and finished(WORK / run, train_args):
+            print(f"reusing {run}: trained and evaluated with the same command", flush=True)
+        else:
+            sh(*train_args, "--overwrite", "--quiet")
+            sh("evaluate", run, "store", "--split", "test", "--quiet")
+            (WORK / run / "command.json").write_text(json.dumps(list(map(str, train_args))))
         report = json.loads((WORK / run / "eval" / "test.json").read_text())
         metrics = json.loads((WORK / run / "metrics.json").read_text())
         minutes_to_best, best_epoch = time_to_best(WORK / run)
