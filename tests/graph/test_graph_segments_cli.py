@@ -7,7 +7,7 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from raster_helpers import write_raster
+from raster_helpers import RES, write_raster
 from terralearn.cli.main import cli
 
 SIZE = 48
@@ -61,6 +61,19 @@ def test_band_mismatch_exits_2_with_one_line(files):
     assert lines[0].startswith("error: image ")
     assert "has 2 band(s) ['b', 'g'] but the run" in lines[0]
     assert "(missing ['r']); give an image with those bands, named alike" in lines[0]
+    assert not (tmp / "out.tif").exists()
+
+
+def test_another_pixel_size_exits_2_with_one_line(files):
+    tmp, _ = files
+    coarse = np.full((3, SIZE, SIZE), 500, np.float32)
+    write_raster(tmp / "coarse.tif", coarse, descriptions=["b", "g", "r"], res=RES * 3)
+    result = run("segments-predict", tmp / "run", tmp / "coarse.tif", tmp / "out.tif")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert f"has a pixel size of {RES * 3:g} but the run" in lines[0]
+    assert f"was trained at {RES:g} (more than 2x off); resample it first" in lines[0]
     assert not (tmp / "out.tif").exists()
 
 

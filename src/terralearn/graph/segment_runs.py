@@ -257,6 +257,15 @@ def load_segment_run(path: str | os.PathLike) -> SegmentRun:
     return SegmentRun(path, config, SegmentClassifier.from_state(config["classifier"], tensors))
 
 
+def _check_pixel_size(run: SegmentRun, da: Any, image: Any) -> None:
+    from terralearn.predict.model import check_pixel_size
+
+    resolution = run.config.get("resolution")
+    if resolution:
+        check_pixel_size(da, _source(image), max(resolution), run.config.get("crs"),
+                         f"the run {str(run.path)!r}")  # fmt: skip
+
+
 def _check_bands(run: SegmentRun, names: list[str], image: Any) -> None:
     from terralearn.predict.model import check_band_names
 
@@ -302,6 +311,7 @@ def predict_segments(
     names = [str(b) for b in open_image(image)["band"].values]
     _check_bands(run, names, image)
     da, pixels, valid = read_image(image, run.bands)
+    _check_pixel_size(run, da, image)  # segments are sized in pixels
     sg = segment_like(run, pixels, valid)
     del pixels
     classes = to_raster(sg.segments.labels, run.classifier.predict(sg).astype(np.uint8), NODATA)

@@ -204,14 +204,26 @@ def check_image(predictor: Predictor, image, image_name: str) -> Any:
 
 
 def _check_resolution(predictor: Predictor, image, image_name: str) -> None:
-    if predictor.resolution is None:
-        return
+    if predictor.resolution is not None:
+        check_pixel_size(image, image_name, predictor.resolution, predictor.crs, predictor.source)
+
+
+def check_pixel_size(
+    image, image_name: str, trained: float, trained_crs: str | None, model: str
+) -> None:
+    """Refuse an image whose pixel size is more than 2x off the training pixel size ``trained``.
+
+    Sizes in different units (degrees vs metres, feet vs metres) are not compared.
+
+    Raises:
+        IncompatibleError: naming both sizes and a ``gdalwarp`` command that resamples.
+    """
     from rasterio.crs import CRS
 
     crs = image.rio.crs
-    if predictor.crs and crs is not None:
+    if trained_crs and crs is not None:
         try:
-            train = CRS.from_user_input(predictor.crs)
+            train = CRS.from_user_input(trained_crs)
         except Exception:
             train = None
         # pixel sizes in degrees and in metres cannot be compared
@@ -221,10 +233,9 @@ def _check_resolution(predictor: Predictor, image, image_name: str) -> None:
             return
     xres, yres = (abs(float(v)) for v in image.rio.resolution())
     size = max(xres, yres)
-    trained = predictor.resolution
     if size > 2 * trained or size < trained / 2:
         raise IncompatibleError(
-            f"image {image_name!r} has a pixel size of {_fmt(size)} but {predictor.source} was "
+            f"image {image_name!r} has a pixel size of {_fmt(size)} but {model} was "
             f"trained at {_fmt(trained)} (more than 2x off); resample it first, e.g. "
             f"`gdalwarp -tr {_fmt(trained)} {_fmt(trained)} -r bilinear IN.tif OUT.tif`"
         )
