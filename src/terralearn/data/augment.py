@@ -119,6 +119,11 @@ class RandomD4:
 AUGMENTS = ("none", "d4", "strong")
 
 
+def augment_name(value: str | bool) -> str:
+    """``True``/``False`` (how runs saved before the named augmentations) -> ``"d4"``/``"none"``."""
+    return {True: "d4", False: "none"}.get(value, value)  # type: ignore[call-overload]
+
+
 def _uniform(generator: torch.Generator | None, *shape: int) -> Tensor:
     return torch.rand(*shape, generator=generator)
 
@@ -223,13 +228,13 @@ class StrongAugment:
         out["image"] = band_jitter(
             image, self.brightness, self.contrast, self.noise, generator=self.generator
         )
-        out["mask"] = mask.round().to(batch["mask"].dtype)
+        out["mask"] = mask.to(batch["mask"].dtype)
         return out
 
 
 def build_augment(name: str | bool) -> RandomD4 | StrongAugment | None:
     """The training augmentation called ``name`` (one of :data:`AUGMENTS`; True means d4)."""
-    name = {True: "d4", False: "none"}.get(name, name)  # type: ignore[call-overload]
+    name = augment_name(name)
     if name not in AUGMENTS:
         raise ConfigError(
             f"unknown augmentation {name!r}; choose one of {', '.join(map(repr, AUGMENTS))}"

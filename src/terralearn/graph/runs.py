@@ -154,7 +154,6 @@ def load_run(path: str | os.PathLike) -> GraphRun:
     Raises:
         NotARunError: the folder is not a graph run.
     """
-
     path = Path(path)
     config_path = path / CONFIG_FILE
     if not config_path.is_file() or not (path / MODEL_FILE).is_file():

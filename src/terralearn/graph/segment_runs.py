@@ -239,7 +239,6 @@ def load_segment_run(path: str | os.PathLike) -> SegmentRun:
     Raises:
         NotARunError: the folder is not a segment-classification run.
     """
-
     path = Path(path)
     config_path = path / CONFIG_FILE
     if not config_path.is_file() or not (path / MODEL_FILE).is_file():

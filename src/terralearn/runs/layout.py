@@ -115,7 +115,6 @@ def load_task(run: str | os.PathLike, which: str = "best"):
 
     Checkpoints are read with ``torch.load(weights_only=True)`` (no pickled code is executed).
     """
-
     from terralearn.tasks.segmentation import SegmentationTask
 
     run_dir = RunDir(run)

@@ -73,9 +73,9 @@ class TrainConfig:
             raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr} must be positive")
-        from terralearn.data.augment import AUGMENTS
+        from terralearn.data.augment import AUGMENTS, augment_name
 
-        self.augment = _augment_name(self.augment)
+        self.augment = augment_name(self.augment)
         if self.augment not in AUGMENTS:
             raise ConfigError(
                 f"--augment {self.augment!r} is not one of {', '.join(AUGMENTS)}; "
@@ -95,19 +95,16 @@ class TrainConfig:
             )
 
 
-def _augment_name(value: bool | str) -> str:
-    """Runs before the named augmentations saved ``augment: true/false``."""
-    return {True: "d4", False: "none"}.get(value, value)  # type: ignore[call-overload]
-
-
 def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
 def _set_up_run_dir(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool) -> None:
     if resume:
+        from terralearn.data.augment import augment_name
+
         resuming.check_resume(
-            run, config, "segmentation", RESUMABLE_CHANGES, upgrade={"augment": _augment_name}
+            run, config, "segmentation", RESUMABLE_CHANGES, upgrade={"augment": augment_name}
         )
         resuming.clear_partial_saves(run)
     else:
