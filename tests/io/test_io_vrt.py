@@ -96,8 +96,15 @@ def test_masked_file_reads_its_masked_pixels_as_nodata(tmp_path):
     data = np.full((H, W), 5, np.uint8)
     masked = tmp_path / "m_1.tif"
     with rasterio.open(
-        masked, "w", driver="GTiff", height=H, width=W, count=1, dtype="uint8",
-        crs="EPSG:32633", transform=rasterio.transform.from_origin(500000.0, 5000000.0, 10.0, 10.0),
+        masked,
+        "w",
+        driver="GTiff",
+        height=H,
+        width=W,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=rasterio.transform.from_origin(500000.0, 5000000.0, 10.0, 10.0),
     ) as dst:
         dst.write(data, 1)
         mask = np.full((H, W), 255, np.uint8)
@@ -142,7 +149,10 @@ def test_common_dtype_and_nodata(bands, expected):
     [
         (["lsat7_2000_10.tif", "lsat7_2000_20.tif", "lsat7_2000_70.tif"], ["10", "20", "70"]),
         (
-            ["LC09_L2SP_014035_20230101_02_T1_SR_B2.TIF", "LC09_L2SP_014035_20230101_02_T1_SR_B3.TIF"],
+            [
+                "LC09_L2SP_014035_20230101_02_T1_SR_B2.TIF",
+                "LC09_L2SP_014035_20230101_02_T1_SR_B3.TIF",
+            ],
             ["B2", "B3"],
         ),
         (["x/LC09_T1_SR_B2.TIF", "x/LC09_T1_QA_PIXEL.TIF"], ["SR_B2", "QA_PIXEL"]),

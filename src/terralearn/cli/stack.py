@@ -42,16 +42,14 @@ def stack(files: tuple[str, ...], out: str, names: str | None, overwrite: bool) 
 
     band_names = names.split(",") if names is not None else None
     result = stack_vrt(list(files), out, names=band_names, overwrite=overwrite)
-    table = Table(
-        title=f"wrote {result.path}: {len(result.bands)} bands", title_justify="left"
-    )
+    click.echo(f"wrote {result.path}: {len(result.bands)} bands")
+    table = Table()
     for column in ("band", "file", "dtype", "nodata"):
         table.add_column(column)
     for band in result.bands:
         nodata = "-" if band.nodata is None else f"{band.nodata:g}"
         table.add_row(band.name, band.path, band.dtype, "mask" if band.masked else nodata)
+    console().print(table)
     nodata = "none" if result.nodata is None else f"{result.nodata:g}"
     paths = "relative to the VRT" if result.relative else "absolute"
-    table.caption = f"VRT: {result.dtype}, nodata {nodata} for every band; source paths {paths}"
-    table.caption_justify = "left"
-    console().print(table)
+    click.echo(f"VRT: {result.dtype}, nodata {nodata} for every band; source paths {paths}")
