@@ -233,3 +233,9 @@ def test_real_nc_int16_band_reads_as_float32_with_the_float_nodata(nc_real_dir, 
     # band 7 has more nodata than bands 1-5: the image is valid where every band is
     bands_1_to_5 = valid_mask(open_image(nc_real_dir / "landsat_multiband.tif")).values
     assert int(valid_mask(image).values.sum()) == int((bands_1_to_5 & (own != -32768)).sum())
+
+
+def test_a_list_of_files_with_different_nodata_points_to_stack(tmp_path):
+    files, _ = _bands(tmp_path)
+    with pytest.raises(ConfigError, match=r"`terralearn stack FILES --out scene.vrt`"):
+        open_image(files)

@@ -119,7 +119,7 @@ def stack_vrt(
         for n, m in zip(band_names, metas, strict=True)
     )
     dtype, nodata = common_dtype_and_nodata(bands)
-    folder = out.resolve().parent
+    folder = Path(os.path.abspath(out)).parent
     sources = [_source_path(m.path, folder) for m in metas]
     xml = _vrt_xml(metas, bands, sources, dtype, nodata)
     with atomic_output(out, overwrite=overwrite) as tmp:
@@ -251,8 +251,11 @@ def common_dtype_and_nodata(bands: Sequence[StackedBand]) -> tuple[str, float | 
 
 
 def _source_path(path: str, folder: Path) -> tuple[str, bool]:
-    """The path to write for a source: relative when it lies in ``folder`` or below it."""
-    resolved = Path(path).resolve()
+    """The path to write for a source: relative when it lies in ``folder`` or below it.
+
+    ``abspath``, not ``resolve``: a symbolic link in the folder stays a relative source.
+    """
+    resolved = Path(os.path.abspath(path))
     if resolved.is_relative_to(folder):
         return resolved.relative_to(folder).as_posix(), True
     return str(resolved), False
