@@ -47,7 +47,7 @@ import rasterio.dtypes
 
 from terralearn._fs import atomic_output, check_output
 from terralearn.errors import ConfigError, InputNotFoundError
-from terralearn.io.rasterio_ import RasterMeta, inspect_raster
+from terralearn.io.rasterio_ import RasterMeta, inspect_raster, is_remote
 
 # separators between the parts of a band file's name (LC09_..._SR_B2, T32TQM_..._B02_10m)
 _TOKEN = re.compile(r"[^_\-.\s]+")
@@ -136,7 +136,7 @@ class _BandFile(RasterMeta):
 
 
 def _inspect_band_file(path: str) -> _BandFile:
-    if not Path(path).exists():
+    if not is_remote(path) and not Path(path).exists():
         raise InputNotFoundError(f"band file {path!r} does not exist; check the path")
     meta = inspect_raster(path)
     if meta.count != 1:
@@ -255,6 +255,8 @@ def _source_path(path: str, folder: Path) -> tuple[str, bool]:
 
     ``abspath``, not ``resolve``: a symbolic link in the folder stays a relative source.
     """
+    if is_remote(path):
+        return path, False
     resolved = Path(os.path.abspath(path))
     if resolved.is_relative_to(folder):
         return resolved.relative_to(folder).as_posix(), True
@@ -281,7 +283,9 @@ def _vrt_xml(
     first = metas[0]
     height, width = first.shape
     root = ET.Element("VRTDataset", rasterXSize=str(width), rasterYSize=str(height))
-    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = first.crs.to_wkt()
+    # no dataAxisToSRSAxisMapping: GDAL then reads the SRS in x/y (traditional GIS) order, as
+    # rasterio gives the transform, whatever the axis order the WKT declares (lat/lon in 4326)
+    ET.SubElement(root, "SRS").text = first.crs.to_wkt()
     ET.SubElement(root, "GeoTransform").text = ", ".join(
         repr(float(v)) for v in first.transform.to_gdal()
     )
