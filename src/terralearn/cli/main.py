@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "ee": "terralearn.cli.ee:ee",
     "export-model": "terralearn.cli.export_model:export_model",
     "pretrain": "terralearn.cli.pretrain:pretrain",
+    "stack": "terralearn.cli.stack:stack",
 }
 
 

@@ -12,6 +12,7 @@ os.environ.setdefault("GDAL_CACHEMAX", "128")
 
 from terralearn.io.labels import IGNORE_INDEX, Labels, open_labels
 from terralearn.io.readers import describe_image, open_image, select_bands, valid_mask
+from terralearn.io.vrt import stack_vrt
 
 __all__ = [
     "IGNORE_INDEX",
@@ -20,5 +21,6 @@ __all__ = [
     "open_image",
     "open_labels",
     "select_bands",
+    "stack_vrt",
     "valid_mask",
 ]

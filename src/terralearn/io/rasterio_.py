@@ -162,7 +162,9 @@ def open_geotiff_stack(
             if not _same_nodata(m.nodata, first.nodata):
                 raise ConfigError(
                     f"{m.path} has nodata {m.nodata} but {first.path} has {first.nodata}; "
-                    "stacked files need one nodata value, set it with `rio edit-info --nodata`"
+                    "stacked files need one nodata value: write a VRT that maps each file's nodata "
+                    "to one value with `terralearn stack FILES --out scene.vrt`, or set it with "
+                    "`rio edit-info --nodata`"
                 )
     arrays, names = [], []
     for m in metas:

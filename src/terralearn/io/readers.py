@@ -46,7 +46,8 @@ def open_image(
     """Open imagery from any supported source in the canonical ``(band, y, x)`` form.
 
     Args:
-        src: a GeoTIFF/COG path (or URL), a list of single-band GeoTIFFs to stack as bands, a Zarr
+        src: a GeoTIFF/COG/VRT path (or URL; ``terralearn stack`` writes a VRT of band files with
+            mixed types and nodata values), a list of single-band GeoTIFFs to stack as bands, a Zarr
             store (``*.zarr`` folder), a NetCDF file (``*.nc``), or an in-memory ``xr.DataArray`` /
             ``xr.Dataset`` (e.g. from xee: one variable per band, dims like ``(time, X, Y)``).
         bands: band names to keep, in this order (None keeps all).

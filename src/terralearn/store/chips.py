@@ -108,26 +108,34 @@ def iter_chips(
 def read_unit(image: xr.DataArray) -> int:
     """Rows the source decodes together: GeoTIFF block height, else dask chunk height, else 1.
 
-    Reading whole multiples of it, aligned to it, decodes every block of a file once.
+    A VRT (``terralearn stack``) counts by the GeoTIFFs it points at. Reading whole multiples of
+    it, aligned to it, decodes every block of a file once.
     """
+    source = image.attrs.get("source")
+    paths = source if isinstance(source, list) else [source]
+    heights = [_block_heights(str(path)) for path in paths]
+    if heights and all(heights):
+        return math.lcm(*(h for hs in heights for h in hs))
+    return image.chunks[1][0] if image.chunks else 1
+
+
+def _block_heights(path: str) -> list[int]:
+    """GeoTIFF block heights of a file (of every file a VRT reads); [] when not all GeoTIFF."""
     import rasterio
     from rasterio.errors import RasterioError
 
-    source = image.attrs.get("source")
-    paths = source if isinstance(source, list) else [source]
-    heights = []
-    for path in paths:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with rasterio.open(str(path)) as ds:
-                    if ds.driver == "GTiff":
-                        heights.append(ds.block_shapes[0][0])
-        except (RasterioError, OSError):
-            pass
-    if heights and len(heights) == len(paths):
-        return math.lcm(*heights)
-    return image.chunks[1][0] if image.chunks else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(path) as ds:
+                if ds.driver == "GTiff":
+                    return [ds.block_shapes[0][0]]
+                if ds.driver == "VRT" and len(ds.files) > 1:
+                    heights = [_block_heights(f) for f in ds.files[1:] if f != path]
+                    return [h for hs in heights for h in hs] if all(heights) else []
+    except (RasterioError, OSError):
+        pass
+    return []
 
 
 def sweep_step(image: xr.DataArray, size: int, max_bytes: int = 256 * 2**20) -> int:
