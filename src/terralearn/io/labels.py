@@ -136,6 +136,8 @@ def open_labels(
     da = da.rio.write_transform(meta.transform)
     if meta.nodata is not None:
         da = da.rio.write_nodata(meta.nodata, encoded=False)
+    elif _is_picture_mask(meta):
+        da = da.rio.write_nodata(IGNORE_INDEX, encoded=False)
     da.attrs["class_names"] = meta.tags.get("class_names")
     return _from_raster(da, like, str(path), classes)
 
@@ -491,8 +493,18 @@ def open_label_rows(
     return LabelRows(meta, nodata, str(path), classes)
 
 
+def _is_picture_mask(meta: RasterMeta) -> bool:
+    """An 8-bit mask without CRS or nodata value (a PNG): 255 means no label, as in training."""
+    if meta.crs is not None or meta.nodata is not None or meta.count != 1:
+        return False
+    with open_quietly(meta.path) as ds:
+        return ds.dtypes[0] == "uint8"
+
+
 def _typed_nodata(meta: RasterMeta):
     """The nodata value in the raster's type (as rioxarray gives it), or False if it does not fit."""
+    if _is_picture_mask(meta):
+        return np.uint8(IGNORE_INDEX)
     if meta.nodata is None:
         return None
     with open_quietly(meta.path) as ds:

@@ -119,12 +119,14 @@ class GeoTiffWriter:
             self._stages[kind] = stage
             count = len(classes) if kind == "probabilities" else 1
             dtype, nodata = ("uint8", CLASS_NODATA) if kind == "class" else ("float32", np.nan)
-            ds = rasterio.open(
-                stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
-                dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
-                tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", zlevel=1,
-                BIGTIFF="IF_SAFER",
-            )  # fmt: skip
+            with warnings.catch_warnings():  # a pixel grid (no CRS): identity transform
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                ds = rasterio.open(
+                    stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
+                    dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
+                    tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", zlevel=1,
+                    BIGTIFF="IF_SAFER",
+                )  # fmt: skip
             ds.update_tags(**tags)
             if kind == "class":
                 ds.write_colormap(1, _colormap(classes))
