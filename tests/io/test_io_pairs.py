@@ -101,7 +101,7 @@ def test_prepare_a_tiff_without_crs_with_the_flag(tmp_path):
         ) as ds:  # fmt: skip
             ds.write(data)
     args = [tmp_path / "plain.tif", "--out", tmp_path / "store", "--chip-size", "32"]
-    _one_error_line(_prepare(*args), "plain.tif has no CRS; pass --pixel-grid")
+    _one_error_line(_prepare(*args), "plain.tif has no CRS; set one", "or pass --pixel-grid")
     assert not (tmp_path / "store").exists()
     result = _prepare(*args, "--pixel-grid", "--split", "random", "--val", "0.25")
     assert result.exit_code == 0, result.output

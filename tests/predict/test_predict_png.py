@@ -131,7 +131,8 @@ def test_a_tiff_without_crs_needs_the_flag_to_predict(tmp_path):
             ds.descriptions = tuple(RGB)
     run = _picture_run(tmp_path)
     result = invoke("predict", run, tmp_path / "plain.tif", tmp_path / "o.png", "--quiet")
-    assert result.exit_code == 2 and "plain.tif has no CRS; pass --pixel-grid" in result.output
+    assert result.exit_code == 2 and "plain.tif has no CRS; set one with" in result.output
+    assert "or pass --pixel-grid (pixel_grid=True) to read it on its pixel grid" in result.output
     assert not (tmp_path / "o.png").exists()
     result = invoke("predict", run, tmp_path / "plain.tif", tmp_path / "o.png", "--pixel-grid",
                     "--quiet")  # fmt: skip

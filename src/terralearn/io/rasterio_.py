@@ -80,8 +80,8 @@ def missing_crs_message(source: str) -> str:
 def pixel_grid_crs_message(source: str) -> str:
     """The error for a raster (e.g. a TIFF) without a CRS that may be read on its pixel grid."""
     return (
-        f"{source} has no CRS; pass {PIXEL_GRID_FLAG} (pixel_grid=True) to read it on its pixel "
-        f"grid, or set a CRS with `rio edit-info --crs EPSG:XXXX {source}`"
+        f"{source} has no CRS; set one with `rio edit-info --crs EPSG:XXXX {source}`, or pass "
+        f"{PIXEL_GRID_FLAG} (pixel_grid=True) to read it on its pixel grid"
     )
 
 
