@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from terralearn.io.rasterio_ import open_quietly
+from terralearn.io.pairs import read_colour_mask
 
 DUBAI = Path(__file__).resolve().parent / "fixtures" / "dubai"
 # class index -> colour of the Dubai masks (see tests/fixtures/dubai/README.md)
@@ -43,7 +43,6 @@ def dubai_copy(dest: Path) -> Path:
     ``Tile K/labels/*.png``: one-band masks of class indices decoded from the colours."""
     shutil.copytree(DUBAI, dest)
     for mask in sorted(dest.glob("Tile */masks/*.png")):
-        with open_quietly(str(mask)) as ds:
-            rgb = ds.read()
+        rgb = read_colour_mask(mask)
         write_png(mask.parent.parent / "labels" / mask.name, decode_colours(rgb)[None])
     return dest

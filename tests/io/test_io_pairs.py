@@ -29,6 +29,7 @@ def test_patterns_through_folders_with_spaces_pair_in_sorted_order(dubai):
     )
     assert images == [
         f"{dubai}/Tile 1/images/image_part_001.jpg",
+        f"{dubai}/Tile 2/images/image_part_004.jpg",
         f"{dubai}/Tile 3/images/image_part_002.jpg",
         f"{dubai}/Tile 5/images/image_part_003.jpg",
     ]
@@ -52,7 +53,7 @@ def test_a_pattern_matching_nothing_is_an_error(dubai):
 def test_unequal_numbers_of_images_and_labels_are_an_error(dubai):
     with pytest.raises(ConfigError) as err:
         expand_pairs([f"{dubai}/Tile */images/*.jpg"], [f"{dubai}/Tile [13]/labels/*.png"])
-    assert str(err.value).startswith("3 images but 2 labels; give one label file per image")
+    assert str(err.value).startswith("4 images but 2 labels; give one label file per image")
 
 
 def _prepare(*args):
@@ -77,17 +78,17 @@ def test_prepare_pictures_from_patterns(dubai, tmp_path):
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "store.json").read_text())
     assert meta["bands"] == ["red", "green", "blue"] and meta["dtype"] == "uint8"
-    assert meta["crs"] == ["", "", ""] and meta["resolution"] == [1.0, 1.0, 1.0]
-    assert meta["sources"][1] == f"{dubai}/Tile 3/images/image_part_002.jpg"
-    assert meta["labels"][1] == f"{dubai}/Tile 3/labels/image_part_002.png"
+    assert meta["crs"] == [""] * 4 and meta["resolution"] == [1.0] * 4
+    assert meta["sources"][2] == f"{dubai}/Tile 3/images/image_part_002.jpg"
+    assert meta["labels"][2] == f"{dubai}/Tile 3/labels/image_part_002.png"
     assert sorted(meta["classes"]) == ["0", "1", "2", "3", "4"]
     index = pd.read_parquet(out / "index.parquet")
-    assert len(index) == 27 and set(index["crs"]) == {""}
+    assert len(index) == 36 and set(index["crs"]) == {""}
     first = index.iloc[0]
     # boxes in pixels: y grows downwards with the rows
     assert (first["row_off"], first["col_off"]) == (0, 0)
     assert (first["minx"], first["miny"], first["maxx"], first["maxy"]) == (0, 0, 32, 32)
-    row = index[(index["source"] == 2) & (index["row_off"] == 64) & (index["col_off"] == 32)]
+    row = index[(index["source"] == 3) & (index["row_off"] == 64) & (index["col_off"] == 32)]
     assert row[["minx", "miny", "maxx", "maxy"]].to_numpy().tolist() == [[32, 64, 64, 96]]
 
 
@@ -118,7 +119,7 @@ def test_bad_picture_input_is_one_line_and_writes_nothing(dubai, tmp_path, case)
         args, expected = [f"{dubai}/Tile 9/*.jpg", "--labels", labels], ["matches no file"]
     elif case == "unequal":
         args = [images, "--labels", f"{dubai}/Tile [35]/labels/*.png"]
-        expected = ["3 images but 2 labels"]
+        expected = ["4 images but 2 labels"]
     elif case == "size":
         mask = dubai / "Tile 3" / "labels" / "image_part_002.png"
         write_png(mask, np.zeros((1, 80, 96), np.uint8))

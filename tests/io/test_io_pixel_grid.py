@@ -87,12 +87,33 @@ def test_read_colour_mask_gives_three_uint8_bands():
     assert (decode_colours(mask) != 255).sum() == 96 * 96 - 65  # 65 unlabeled grey pixels
 
 
-def test_a_colour_mask_without_a_class_table_is_refused():
+def test_a_paletted_mask_is_read_through_its_colour_table():
+    path = DUBAI / "Tile 2" / "masks" / "image_part_004.png"
+    with open_quietly(str(path)) as ds:
+        indices, palette = ds.read(1), ds.colormap(1)
+    mask = read_colour_mask(path)
+    assert mask.shape == (3, 96, 96) and mask.dtype == np.uint8
+    np.testing.assert_array_equal(mask[:, 5, 7], palette[int(indices[5, 7])][:3])
+    assert {"#{:02X}{:02X}{:02X}".format(*c) for c in mask.reshape(3, -1).T} == {
+        "#3C1098", "#6EC1E4", "#FEDD3A", "#8429F6",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("mask", [MASK, DUBAI / "Tile 2" / "masks" / "image_part_004.png"])
+def test_a_colour_mask_without_a_class_table_is_refused(mask):
     with pytest.raises(ConfigError) as err:
-        open_labels(MASK, like=open_image(JPEG))
+        open_labels(mask, like=open_image(JPEG))
     assert str(err.value) == (
-        f"colour-coded mask {MASK} needs --classes FILE mapping #RRGGBB colours to names"
+        f"colour-coded mask {mask} needs --classes FILE mapping #RRGGBB colours to names"
     )
+
+
+def test_a_georeferenced_paletted_raster_holds_codes(tmp_path):
+    path = write_raster(tmp_path / "codes.tif", np.array([[0, 1], [2, 1]], np.uint8))
+    with rasterio.open(path, "r+") as ds:
+        ds.write_colormap(1, {0: (255, 0, 0), 1: (0, 255, 0), 2: (0, 0, 255)})
+    labels = open_labels(path, like=open_image(path))
+    np.testing.assert_array_equal(labels.data.values, [[0, 1], [2, 1]])
 
 
 def test_an_integer_png_mask_is_read_on_the_pixel_grid(tmp_path):

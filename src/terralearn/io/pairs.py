@@ -3,7 +3,7 @@
 Many segmentation data sets come as folders of pictures and masks without georeferencing, e.g.
 ``"data/Tile */images/*.jpg"`` with ``"data/Tile */masks/*.png"``. :func:`expand_pairs` expands such
 patterns (sorted) and pairs images and masks in that order; :func:`read_colour_mask` reads an RGB
-mask for the decoder of a ``--classes`` table of ``#RRGGBB`` colours.
+mask (RGB, or paletted) for the decoder of a ``--classes`` table of ``#RRGGBB`` colours.
 """
 
 from __future__ import annotations
@@ -114,11 +114,20 @@ def _size(shape: tuple[int, int]) -> str:
 
 
 def is_colour_mask(meta: RasterMeta) -> bool:
-    """True for a label raster of 3 (RGB) or 4 (RGBA) uint8 bands: colour-coded classes."""
-    if meta.count not in (3, 4):
+    """True for a colour-coded label raster: 3 (RGB) or 4 (RGBA) bands of uint8, or a paletted
+    one-band picture without a CRS (its indices differ from file to file: only colours count).
+
+    Georeferenced paletted rasters (land-cover products, terralearn's own class maps) hold class
+    codes and are not colour masks.
+    """
+    if meta.count not in (1, 3, 4):
         return False
     with open_quietly(meta.path) as ds:
-        return all(dtype == "uint8" for dtype in ds.dtypes)
+        if not all(dtype == "uint8" for dtype in ds.dtypes):
+            return False
+    if meta.count == 1:
+        return meta.crs is None and meta.colorinterp[:1] == ("palette",)
+    return True
 
 
 def colour_mask_message(path: str | os.PathLike) -> str:
@@ -129,19 +138,26 @@ def colour_mask_message(path: str | os.PathLike) -> str:
 
 
 def read_colour_mask(path: str | os.PathLike) -> np.ndarray:
-    """A colour-coded mask as ``(3, H, W)`` uint8 (red, green, blue; an alpha band is dropped).
+    """A colour-coded mask as ``(3, H, W)`` uint8: red, green, blue.
+
+    An alpha band is dropped; a paletted mask is looked up in its colour table.
 
     Raises:
-        ConfigError: the raster is not 3 or 4 bands of uint8.
+        ConfigError: the raster is not a colour mask (see :func:`is_colour_mask`).
     """
     meta = inspect_raster(os.fspath(path), require_crs=False)
     if not is_colour_mask(meta):
         raise ConfigError(
             f"mask {os.fspath(path)} is not colour-coded ({meta.count} band(s)); a colour mask "
-            "has 3 (RGB) or 4 (RGBA) bands of 8-bit values"
+            "has 3 (RGB) or 4 (RGBA) bands of 8-bit values, or one band with a colour table"
         )
     with open_quietly(meta.path) as ds:
-        return ds.read((1, 2, 3))
+        if meta.count > 1:
+            return ds.read((1, 2, 3))
+        lut = np.zeros((256, 3), np.uint8)
+        for index, rgba in ds.colormap(1).items():
+            lut[index] = rgba[:3]
+        return np.moveaxis(lut[ds.read(1)], -1, 0)
 
 
 __all__ = [
