@@ -16,6 +16,7 @@ from raster_helpers import write_raster
 from terralearn.cli.main import cli
 from terralearn.errors import ConfigError, InputNotFoundError
 from terralearn.io.pairs import expand_pairs
+from terralearn.store import open_store
 
 
 @pytest.fixture
@@ -82,6 +83,8 @@ def test_prepare_pictures_from_patterns(dubai, tmp_path):
     assert meta["sources"][2] == f"{dubai}/Tile 3/images/image_part_002.jpg"
     assert meta["labels"][2] == f"{dubai}/Tile 3/labels/image_part_002.png"
     assert sorted(meta["classes"]) == ["0", "1", "2", "3", "4"]
+    store = open_store(out)
+    assert store.pixel_grid and store.describe()["crs"] == ["none (pixel grid)"]
     index = pd.read_parquet(out / "index.parquet")
     assert len(index) == 36 and set(index["crs"]) == {""}
     first = index.iloc[0]
