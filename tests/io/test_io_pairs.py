@@ -114,7 +114,7 @@ def test_prepare_a_tiff_without_crs_with_the_flag(tmp_path):
 
 @pytest.mark.parametrize(
     "case",
-    ["no match", "unequal", "size", "mixed", "colour mask"],
+    ["no match", "unequal", "size", "mixed", "colour mask", "metres"],
 )
 def test_bad_picture_input_is_one_line_and_writes_nothing(dubai, tmp_path, case):
     images, labels = f"{dubai}/Tile */images/*.jpg", f"{dubai}/Tile */labels/*.png"
@@ -133,6 +133,9 @@ def test_bad_picture_input_is_one_line_and_writes_nothing(dubai, tmp_path, case)
         geo = write_raster(tmp_path / "geo.tif", np.ones((3, 96, 96), np.uint8))
         args = [geo, f"{dubai}/Tile 1/images/image_part_001.jpg"]
         expected = ["has no CRS (pixel grid) but", "geo.tif' is georeferenced"]
+    elif case == "metres":
+        args = [images, "--labels", labels, "--block-size", "5km"]
+        expected = ["--block-size '5km' is a distance, but the images have no CRS (pixel grid)"]
     else:
         args = [images, "--labels", f"{dubai}/Tile */masks/*.png"]
         expected = [

@@ -109,7 +109,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     """
     from terralearn.io import IGNORE_INDEX, open_image
     from terralearn.io.pairs import expand_pairs
-    from terralearn.io.readers import check_same_grid_kind, crs_text
+    from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
     from terralearn.sampling.stats import BandStatistics
 
     if config.images:  # quoted glob patterns -> sorted files, paired with the labels in order
@@ -120,6 +120,8 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
         open_image(path, bands=config.bands, pixel_grid=config.pixel_grid) for path in config.images
     ]
     check_same_grid_kind(images, config.images)
+    if is_pixel_grid(images[0]):
+        _check_pixel_distances(config)
     _check_same_bands(images, config.images)
     size = config.chip_size
     for path, image in zip(config.images, images, strict=True):
@@ -235,6 +237,16 @@ def _small_gdal_cache():
         return
     with rasterio.Env(GDAL_CACHEMAX=PREPARE_GDAL_CACHE):
         yield
+
+
+def _check_pixel_distances(config: PrepareConfig) -> None:
+    """Pictures without a CRS have no metres: split distances must be pixels."""
+    for option, value in (("--block-size", config.block_size), ("--buffer", config.buffer)):
+        if isinstance(value, str) and re.search(r"\d\s*k?m\s*$", value):
+            raise ConfigError(
+                f"{option} {value!r} is a distance, but the images have no CRS (pixel grid); "
+                "give it in pixels, e.g. 512"
+            )
 
 
 def _check_same_bands(images: list[xr.DataArray], paths: list[str]) -> None:
