@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
-from predict_helpers import make_run
+from predict_helpers import make_run, smooth_scene, write_image
 
 from pixel_grid_helpers import DUBAI, dubai_copy
 from terralearn.cli.main import cli
@@ -116,6 +116,18 @@ def test_a_georeferenced_model_refuses_a_picture(tmp_path):
         "on georeferenced imagery (EPSG:32633); give a georeferenced image of that kind"
     ]
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_picture_model_refuses_a_georeferenced_image(tmp_path):
+    image = write_image(tmp_path / "geo.tif", smooth_scene(40, 40), bands=RGB, res=1.0)
+    run = _picture_run(tmp_path)
+    result = invoke("predict", run, image, tmp_path / "o.tif")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: image '{image}' is georeferenced but the model of run '{run}' was trained on "
+        "pictures without a CRS; give a picture (JPEG/PNG, or a TIFF with --pixel-grid)"
+    ]
+    assert not (tmp_path / "o.tif").exists()
 
 
 def test_a_tiff_without_crs_needs_the_flag_to_predict(tmp_path):

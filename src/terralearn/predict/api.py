@@ -81,7 +81,7 @@ def _prepare(
     # no dask for files: each band of rows is one windowed read through one dataset handle,
     # a third of the CPU of dask's threads and their per-thread handles (duplicate cached blocks)
     opened = open_image(image, chunks=None, pixel_grid=pixel_grid)
-    _check_grid_kind(predictor, opened, name)
+    _check_grid_kind(predictor, _run_value(model_or_run, "crs"), opened, name)
     da = check_image(predictor, opened, name)
     tile = tile_size if tile_size is not None else default_tile_size(predictor.chip_size)
     if overlap is None:
@@ -90,8 +90,9 @@ def _prepare(
     return predictor, da, layout
 
 
-def _check_grid_kind(predictor: Predictor, image: Any, image_name: str) -> None:
-    """Refuse a picture without a CRS for a model trained on georeferenced imagery."""
+def _check_grid_kind(predictor: Predictor, run_crs: Any, image: Any, image_name: str) -> None:
+    """Refuse a picture without a CRS for a model trained on georeferenced imagery, and a
+    georeferenced image for a model trained on pictures (run CRS ``""``)."""
     from terralearn.io.readers import is_pixel_grid
 
     if predictor.crs and is_pixel_grid(image):
@@ -99,20 +100,31 @@ def _check_grid_kind(predictor: Predictor, image: Any, image_name: str) -> None:
             f"image {image_name!r} has no CRS (pixel grid) but {predictor.source} was trained on "
             f"georeferenced imagery ({predictor.crs}); give a georeferenced image of that kind"
         )
+    if run_crs == "" and not is_pixel_grid(image):
+        raise IncompatibleError(
+            f"image {image_name!r} is georeferenced but {predictor.source} was trained on "
+            "pictures without a CRS; give a picture (JPEG/PNG, or a TIFF with --pixel-grid)"
+        )
+
+
+def _run_value(model_or_run: Any, key: str) -> Any:
+    """``key`` of a run's ``run.json`` (or of the ``info`` of a ``(task, info)`` pair); None
+    when absent or for bare modules."""
+    if isinstance(model_or_run, tuple) and len(model_or_run) == 2:
+        return getattr(model_or_run[1], key, None)
+    if isinstance(model_or_run, str | os.PathLike):
+        from terralearn.runs.layout import RUN_FILE
+
+        path = Path(model_or_run) / RUN_FILE
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            return json.loads(path.read_text()).get(key)
+    return None
 
 
 def run_class_table(model_or_run: Any) -> Any:
     """The ``class_table`` of a run (its ``run.json``, or the ``info`` of a ``(task, info)``
     pair); None when there is none (runs without class colours, bare modules)."""
-    if isinstance(model_or_run, tuple) and len(model_or_run) == 2:
-        return getattr(model_or_run[1], "class_table", None)
-    if isinstance(model_or_run, str | os.PathLike):
-        from terralearn.runs.layout import RUN_FILE
-
-        path = Path(model_or_run) / RUN_FILE
-        with contextlib.suppress(OSError, ValueError):
-            return json.loads(path.read_text()).get("class_table")
-    return None
+    return _run_value(model_or_run, "class_table")
 
 
 def _read_env():
