@@ -234,8 +234,8 @@ def test_pixel_size_far_from_training_is_refused(run_dir, tmp_path):
 
 
 def test_unsupported_output_extension(run_dir, image_path, tmp_path):
-    with pytest.raises(ConfigError, match=r"unsupported extension '\.png'; end it in \.tif"):
-        predict_raster(run_dir, image_path, tmp_path / "o.png", progress=False)
+    with pytest.raises(ConfigError, match=r"unsupported extension '\.jpg'; end it in \.tif"):
+        predict_raster(run_dir, image_path, tmp_path / "o.jpg", progress=False)
 
 
 def test_overlap_must_be_below_tile_size_and_is_checked_first(tmp_path, image_path):

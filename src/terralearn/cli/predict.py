@@ -47,6 +47,11 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
 )
 @click.option("--vectorize", is_flag=True, help="Also write class polygons to NAME.gpkg.")
 @click.option(
+    "--pixel-grid",
+    is_flag=True,
+    help="Read an IMAGE without a CRS (e.g. a TIFF) on its pixel grid; JPEG/PNG always are.",
+)
+@click.option(
     "--min-area",
     type=float,
     default=0.0,
@@ -65,15 +70,18 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
     run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
-    vectorize, min_area, dask_spec, checkpoint, overwrite, quiet,
+    vectorize, min_area, dask_spec, checkpoint, overwrite, quiet, pixel_grid,
 ) -> None:  # fmt: skip
-    """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG or .zarr).
+    """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG, .zarr or .png).
 
     The raster is streamed tile by tile (memory does not grow with its size) and overlapping
     tiles are blended; OUTPUT has the input's CRS, transform and size, nodata (255) where
-    the input has no valid value, a colour table and the class names.
+    the input has no valid value, a colour table and the class names. A picture without a
+    CRS (JPEG, PNG) is predicted on its pixel grid: OUTPUT.png is the class map in the class
+    colours (RGB, black where nodata), OUTPUT.tif a class map without a CRS.
     """
     from terralearn.predict import predict_raster
+    from terralearn.predict.api import run_class_table
     from terralearn.predict.model import load_predictor
     from terralearn.predict.windows import check_tiling
     from terralearn.predict.writers import output_paths
@@ -87,6 +95,7 @@ def predict(
         model, image, output, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
         tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
         min_area=min_area, blend=blend, dask=dask_spec, overwrite=overwrite, progress=not quiet,
+        pixel_grid=pixel_grid, class_table=run_class_table(run),
     )  # fmt: skip
     mpx = result.height * result.width / 1e6
     click.echo(  # plain lines (no wrapping): scripts read the paths

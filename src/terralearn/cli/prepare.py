@@ -52,11 +52,21 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option("--val", type=float, default=None, help="Validation share [0.15].")
 @click.option("--test", type=float, default=None, help="Test share [0.15].")
 @click.option("--seed", type=int, default=None, help="Seed of the split and random sampling [0].")
+@click.option(
+    "--pixel-grid",
+    is_flag=True,
+    default=None,
+    help="Read rasters without a CRS (e.g. TIFFs) on their pixel grid; JPEG/PNG always are.",
+)
 @config_option
 @overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def prepare(images, labels, out, bands, config_path, overwrite, quiet, **options) -> None:
     """Cut IMAGE(s) and their labels into chips with a spatial train/val/test split.
+
+    IMAGE(s) and --labels may be quoted glob patterns ("tiles/*/images/*.jpg"): each is expanded
+    in sorted order and images and labels are paired in that order. Pictures without a CRS
+    (JPEG, PNG) are read on their pixel grid, with masks of the same size.
 
     IMAGE(s) may instead come from the config file: `images:` or an `earthengine:` section
     (see docs/earthengine.md).
@@ -69,6 +79,7 @@ def prepare(images, labels, out, bands, config_path, overwrite, quiet, **options
     from terralearn.store import PrepareConfig, open_store
     from terralearn.store import prepare as run_prepare
 
+    options["pixel_grid"] = options.get("pixel_grid") or None  # unset: the config file decides
     file_values = load_yaml(config_path) if config_path else {}
     if "earthengine" in file_values:  # fetch (or read from the cache) the EE inputs first
         from terralearn.io.earthengine import expand_prepare_values

@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 import rioxarray
 import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -37,7 +38,9 @@ from terralearn.errors import (
     TerralearnError,
     UnknownColumnError,
 )
-from terralearn.io.rasterio_ import RasterMeta, inspect_raster
+from terralearn.io.pairs import colour_mask_message, is_colour_mask
+from terralearn.io.rasterio_ import RasterMeta, inspect_raster, open_quietly
+from terralearn.io.readers import is_pixel_grid
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +117,9 @@ def open_labels(
             ) from None
         return _from_vector(gdf, like, str(path), class_column, classes)
     meta = inspect_raster(str(path), require_crs=False)
-    if meta.crs is None:
+    if is_colour_mask(meta):
+        raise ConfigError(colour_mask_message(path))
+    if meta.crs is None and not is_pixel_grid(like):
         raise MissingCRSError(
             f"labels {path} have no CRS; set one with `rio edit-info --crs EPSG:XXXX {path}`"
         )
@@ -123,10 +128,16 @@ def open_labels(
             f"labels {path} have {meta.count} bands; a label raster needs one band of class ids"
         )
     # read once into one array (a dask read would concatenate chunks into a second copy)
-    da = rioxarray.open_rasterio(path, cache=False).isel(band=0, drop=True)
-    da = da.rio.write_crs(meta.crs).rio.write_transform(meta.transform)
+    with warnings.catch_warnings():  # no warning about the identity transform of a pixel-grid mask
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        da = rioxarray.open_rasterio(path, cache=False).isel(band=0, drop=True).load()
+    if meta.crs is not None:
+        da = da.rio.write_crs(meta.crs)
+    da = da.rio.write_transform(meta.transform)
     if meta.nodata is not None:
         da = da.rio.write_nodata(meta.nodata, encoded=False)
+    elif _is_picture_mask(meta):
+        da = da.rio.write_nodata(IGNORE_INDEX, encoded=False)
     da.attrs["class_names"] = meta.tags.get("class_names")
     return _from_raster(da, like, str(path), classes)
 
@@ -159,7 +170,8 @@ def _on_grid(data: np.ndarray, like: xr.DataArray, source: str) -> xr.DataArray:
     )
     out.attrs = {"source": source}
     # inplace: rioxarray's writers otherwise deep-copy the (possibly huge) label array each time
-    out.rio.write_crs(like.rio.crs, inplace=True)
+    if like.rio.crs is not None:  # None: a pixel-grid image
+        out.rio.write_crs(like.rio.crs, inplace=True)
     out.rio.write_transform(like.rio.transform(), inplace=True)
     out.rio.write_nodata(IGNORE_INDEX, encoded=False, inplace=True)
     return out
@@ -196,6 +208,11 @@ def _pick_column(gdf, source: str, class_column: str | None) -> str:
 
 
 def _from_vector(gdf, like, source: str, class_column, classes) -> Labels:
+    if is_pixel_grid(like):
+        raise ConfigError(
+            f"polygon labels {source} need a georeferenced image, but {_image_source(like)} has "
+            "no CRS (pixel grid); give a label raster (mask) of the image's size instead"
+        )
     if gdf.crs is None:
         raise MissingCRSError(
             f"labels {source} have no CRS; set one with `ogr2ogr -a_srs EPSG:XXXX out.gpkg {source}` "
@@ -270,12 +287,15 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
     if da.ndim != 2:
         raise ConfigError(f"labels {source} must be 2D (y, x); got dims {list(da.dims)}")
     crs = da.rio.crs
-    if crs is None:
+    if is_pixel_grid(like):
+        _check_pixel_grid_labels(da, like, source)
+    elif crs is None:
         raise MissingCRSError(
             f"labels {source} have no CRS; set one with da.rio.write_crs('EPSG:XXXX')"
         )
     transform = da.rio.transform()
-    _check_overlap(transform_bounds(crs, like.rio.crs, *da.rio.bounds()), like, source)
+    if crs is not None:
+        _check_overlap(transform_bounds(crs, like.rio.crs, *da.rio.bounds()), like, source)
     nodata = da.rio.nodata
     values = np.asarray(da.data if not hasattr(da.data, "compute") else da.data.compute())
     invalid = _invalid(values, nodata)
@@ -284,7 +304,7 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
     data = _encode(values, invalid, nodata)
     ids = [int(v) for v in present]
     names = _raster_names(da.attrs.get("class_names"), ids, classes, source)
-    same_grid = (
+    same_grid = is_pixel_grid(like) or (
         crs == like.rio.crs
         and transform.almost_equals(like.rio.transform())
         and da.shape == (like.sizes["y"], like.sizes["x"])
@@ -299,6 +319,22 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
         src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(IGNORE_INDEX)
         data = src.rio.reproject_match(like, resampling=Resampling.nearest).values
     return Labels(data=_on_grid(data, like, source), classes=names)
+
+
+def _check_pixel_grid_labels(da: xr.DataArray, like: xr.DataArray, source: str) -> None:
+    """Labels of a pixel-grid image: no CRS either, and exactly its size (nothing aligns them)."""
+    if da.rio.crs is not None:
+        raise ConfigError(
+            f"labels {source} are georeferenced ({da.rio.crs.to_string()}) but image "
+            f"{_image_source(like)} has no CRS (pixel grid); give a mask without a CRS of the "
+            "image's size, or a georeferenced image"
+        )
+    height, width = like.sizes["y"], like.sizes["x"]
+    if da.shape != (height, width):
+        raise ConfigError(
+            f"image {_image_source(like)!r} is {width} x {height} px but its mask {source!r} is "
+            f"{da.shape[1]} x {da.shape[0]} px; a mask without a CRS must have the size of its image"
+        )
 
 
 def _invalid(values: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -382,7 +418,7 @@ class LabelRows:
         self._nodata = nodata
         self._names = classes
         self._found: set = set()
-        self._dataset = rasterio.open(meta.path)
+        self._dataset = open_quietly(meta.path)
         self._identity = self._dataset.dtypes[0] == "uint8" and (
             nodata is None or nodata == IGNORE_INDEX
         )
@@ -445,7 +481,7 @@ def open_label_rows(
     except TerralearnError:
         return None
     same_grid = (
-        meta.crs is not None
+        (meta.crs is not None or is_pixel_grid(like))
         and meta.count == 1
         and meta.crs == like.rio.crs
         and meta.transform.almost_equals(like.rio.transform())
@@ -457,11 +493,21 @@ def open_label_rows(
     return LabelRows(meta, nodata, str(path), classes)
 
 
+def _is_picture_mask(meta: RasterMeta) -> bool:
+    """An 8-bit mask without CRS or nodata value (a PNG): 255 means no label, as in training."""
+    if meta.crs is not None or meta.nodata is not None or meta.count != 1:
+        return False
+    with open_quietly(meta.path) as ds:
+        return ds.dtypes[0] == "uint8"
+
+
 def _typed_nodata(meta: RasterMeta):
     """The nodata value in the raster's type (as rioxarray gives it), or False if it does not fit."""
+    if _is_picture_mask(meta):
+        return np.uint8(IGNORE_INDEX)
     if meta.nodata is None:
         return None
-    with rasterio.open(meta.path) as ds:
+    with open_quietly(meta.path) as ds:
         dtype = np.dtype(ds.dtypes[0])
     try:
         with np.errstate(all="ignore"):

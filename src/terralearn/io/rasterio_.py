@@ -3,11 +3,16 @@
 A quick ``rasterio.open`` inspects the file first (is it a raster, has it a CRS, a plain north-up
 transform, an internal mask band?) so that problems surface as one-line terralearn errors before
 rioxarray builds the lazy array.
+
+Images without georeferencing (JPEG/PNG tiles, and TIFFs when asked with ``pixel_grid``) are read
+on their pixel grid: rasterio's identity transform, so pixel centres sit at ``x = column + 0.5``,
+``y = row + 0.5`` (y grows downwards), and no CRS.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +24,7 @@ import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from terralearn.errors import ConfigError, MissingCRSError, NotARasterError
 
@@ -37,6 +42,18 @@ class RasterMeta:
     nodata: float | None
     masked: bool  # an internal mask band and no nodata value
     tags: dict[str, str]
+    driver: str = ""
+    colorinterp: tuple[str, ...] = ()
+
+    @property
+    def pixel_grid(self) -> bool:
+        """True when the file has no CRS (read on its pixel grid, if allowed)."""
+        return self.crs is None
+
+
+# Formats of plain pictures: without a CRS they are read on their pixel grid without asking
+PICTURE_DRIVERS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+PIXEL_GRID_FLAG = "--pixel-grid"
 
 
 def is_remote(src: str) -> bool:
@@ -60,16 +77,40 @@ def missing_crs_message(source: str) -> str:
     )
 
 
-def inspect_raster(path: str, require_crs: bool = True) -> RasterMeta:
+def pixel_grid_crs_message(source: str) -> str:
+    """The error for a raster (e.g. a TIFF) without a CRS that may be read on its pixel grid."""
+    return (
+        f"{source} has no CRS; set one with `rio edit-info --crs EPSG:XXXX {source}`, or pass "
+        f"{PIXEL_GRID_FLAG} (pixel_grid=True) to read it on its pixel grid"
+    )
+
+
+def open_quietly(path: str):
+    """``rasterio.open`` without the warning about a missing geotransform (pixel-grid files)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path)
+
+
+def inspect_raster(
+    path: str, require_crs: bool = True, pixel_grid: bool | None = False
+) -> RasterMeta:
     """Read the header of a raster file and check what terralearn needs.
+
+    Args:
+        path: the raster file.
+        require_crs: refuse a file without a CRS.
+        pixel_grid: with ``require_crs``, accept a file without a CRS on its pixel grid: True for
+            any format, False for plain pictures (JPEG, PNG, ...) only, None never.
 
     Raises:
         NotARasterError: GDAL cannot read the file as a raster.
-        MissingCRSError: the file has no CRS (when ``require_crs``).
+        MissingCRSError: the file has no CRS (when ``require_crs`` and not allowed by
+            ``pixel_grid``).
         ConfigError: the transform is rotated or sheared.
     """
     try:
-        with rasterio.open(path) as ds:
+        with open_quietly(path) as ds:
             flags = ds.mask_flag_enums
             meta = RasterMeta(
                 path=path,
@@ -82,6 +123,8 @@ def inspect_raster(path: str, require_crs: bool = True) -> RasterMeta:
                 masked=ds.nodata is None
                 and any(MaskFlags.per_dataset in f and MaskFlags.all_valid not in f for f in flags),
                 tags=ds.tags(),
+                driver=ds.driver,
+                colorinterp=tuple(c.name for c in ds.colorinterp),
             )
     except RasterioIOError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -89,9 +132,20 @@ def inspect_raster(path: str, require_crs: bool = True) -> RasterMeta:
             f"{path} is not a readable raster ({reason}); give a GeoTIFF/COG, a .zarr store or a .nc file"
         ) from None
     if require_crs and meta.crs is None:
-        raise MissingCRSError(missing_crs_message(path))
+        if pixel_grid is None:
+            raise MissingCRSError(missing_crs_message(path))
+        if not (pixel_grid or meta.driver in PICTURE_DRIVERS):
+            raise MissingCRSError(pixel_grid_crs_message(path))
+    if meta.crs is None:  # a world file without a CRS says nothing terralearn can use
+        return _replace_transform(meta, Affine.identity())
     check_transform(meta.transform, path)
     return meta
+
+
+def _replace_transform(meta: RasterMeta, transform: Affine) -> RasterMeta:
+    from dataclasses import replace
+
+    return replace(meta, transform=transform)
 
 
 def band_names(meta: RasterMeta, single_band_name: str | None = None) -> list[str]:
@@ -102,16 +156,24 @@ def band_names(meta: RasterMeta, single_band_name: str | None = None) -> list[st
     """
     if meta.count == 1 and not meta.descriptions[0] and single_band_name:
         return [single_band_name]
+    if meta.pixel_grid and not any(meta.descriptions) and _is_colour(meta.colorinterp):
+        return [c.lower() for c in meta.colorinterp]  # red, green, blue (alpha) of a picture
     names = [d if d else f"B{i}" for i, d in enumerate(meta.descriptions, start=1)]
     if len(set(names)) != len(names):
         names = [f"B{i}" for i in range(1, meta.count + 1)]
     return names
 
 
+def _is_colour(colorinterp: tuple[str, ...]) -> bool:
+    return colorinterp[:3] == ("red", "green", "blue") and len(set(colorinterp)) == len(colorinterp)
+
+
 def _open(meta: RasterMeta, chunks: int | None, masked: bool) -> xr.DataArray:
     # lock=False lets dask's threads decode different chunks of one file in parallel
     kw = {"chunks": {"band": -1, "y": chunks, "x": chunks}, "lock": False} if chunks else {}
-    da = rioxarray.open_rasterio(meta.path, masked=masked, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        da = rioxarray.open_rasterio(meta.path, masked=masked, **kw)
     if not isinstance(da, xr.DataArray):  # subdatasets (HDF4/NetCDF through GDAL) give a list
         raise NotARasterError(
             f"{meta.path} holds several subdatasets; open one of them, e.g. 'NETCDF:{meta.path}:var'"
@@ -119,19 +181,22 @@ def _open(meta: RasterMeta, chunks: int | None, masked: bool) -> xr.DataArray:
     return da
 
 
-def open_geotiff(path: str, chunks: int | None) -> tuple[xr.DataArray, RasterMeta, list[str]]:
+def open_geotiff(
+    path: str, chunks: int | None, pixel_grid: bool = False
+) -> tuple[xr.DataArray, RasterMeta, list[str]]:
     """Open one raster file as ``(band, y, x)`` with its metadata and band names.
 
     A file with an internal mask band and no nodata value is opened with ``masked=True``, so masked
-    pixels become NaN (and the array becomes float).
+    pixels become NaN (and the array becomes float). A file without a CRS is opened on its pixel
+    grid if it is a plain picture (JPEG, PNG, ...) or ``pixel_grid`` is True (``meta.crs`` None).
     """
-    meta = inspect_raster(path)
+    meta = inspect_raster(path, pixel_grid=pixel_grid)
     da = _open(meta, chunks, masked=meta.masked)
     return da, meta, band_names(meta)
 
 
 def open_geotiff_stack(
-    paths: Sequence[str | os.PathLike], chunks: int | None
+    paths: Sequence[str | os.PathLike], chunks: int | None, pixel_grid: bool = False
 ) -> tuple[xr.DataArray, RasterMeta, list[str]]:
     """Stack raster files as bands, in the given order.
 
@@ -141,12 +206,12 @@ def open_geotiff_stack(
     Raises:
         ConfigError: files on different grids or with different nodata values.
     """
-    metas = [inspect_raster(str(p)) for p in paths]
+    metas = [inspect_raster(str(p), pixel_grid=pixel_grid) for p in paths]
     first = metas[0]
     for m in metas[1:]:
         what = []
         if m.crs != first.crs:
-            what.append(f"CRS {m.crs.to_string()} != {first.crs.to_string()}")
+            what.append(f"CRS {_crs_name(m.crs)} != {_crs_name(first.crs)}")
         if not m.transform.almost_equals(first.transform):
             what.append(f"transform {tuple(m.transform)[:6]} != {tuple(first.transform)[:6]}")
         if m.shape != first.shape:
@@ -194,10 +259,22 @@ def open_geotiff_stack(
     return da, meta, names
 
 
+def _crs_name(crs: CRS | None) -> str:
+    return "none (pixel grid)" if crs is None else crs.to_string()
+
+
 def _same_nodata(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
     return a == b or (np.isnan(a) and np.isnan(b))
 
 
-__all__ = ["RasterMeta", "inspect_raster", "open_geotiff", "open_geotiff_stack", "is_remote"]
+__all__ = [
+    "PIXEL_GRID_FLAG",
+    "RasterMeta",
+    "inspect_raster",
+    "is_remote",
+    "open_geotiff",
+    "open_geotiff_stack",
+    "open_quietly",
+]

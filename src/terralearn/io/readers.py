@@ -4,6 +4,11 @@ The canonical form: dims exactly ``("band", "y", "x")``, a ``band`` coordinate o
 affine transform through rioxarray (``da.rio.crs``, ``da.rio.transform()``), the nodata value in
 ``da.rio.nodata`` (or None), ``da.name`` set and ``attrs["source"]`` = the path(s). Files are opened
 lazily with dask chunks ``(all bands, chunks, chunks)``; in-memory objects keep their backing array.
+
+Pixel-grid images (no georeferencing: JPEG/PNG pictures, or any raster without a CRS opened with
+``pixel_grid=True``) have no CRS, rasterio's identity transform (pixel centres at
+``x = column + 0.5``, ``y = row + 0.5``, y growing downwards, pixel size 1) and
+``attrs["pixel_grid"] = True``. The bands of an RGB picture are named ``red, green, blue``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from terralearn.io.rasterio_ import check_transform
 ImageSource = str | os.PathLike | Sequence[str | os.PathLike] | xr.DataArray | xr.Dataset
 
 MEMORY_SOURCE = "<in-memory>"
+PIXEL_GRID_ATTR = "pixel_grid"
+"""``image.attrs[PIXEL_GRID_ATTR]`` is True for images on their pixel grid (no CRS)."""
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 
 
@@ -40,8 +47,37 @@ def _check_exists(src: str | os.PathLike) -> str:
     return text
 
 
+def is_pixel_grid(image: xr.DataArray) -> bool:
+    """True for an image on its pixel grid (no CRS; see the module docstring)."""
+    return bool(image.attrs.get(PIXEL_GRID_ATTR, False))
+
+
+def crs_text(image: xr.DataArray) -> str:
+    """The image CRS as a string; ``""`` for a pixel-grid image."""
+    return "" if image.rio.crs is None else image.rio.crs.to_string()
+
+
+def check_same_grid_kind(images: Sequence[xr.DataArray], paths: Sequence[Any]) -> None:
+    """Refuse a mix of georeferenced and pixel-grid images (their coordinates cannot meet).
+
+    Raises:
+        ConfigError: names one image of each kind.
+    """
+    kinds = [is_pixel_grid(image) for image in images]
+    if len(set(kinds)) > 1:
+        pixel = os.fspath(paths[kinds.index(True)])
+        geo = os.fspath(paths[kinds.index(False)])
+        raise ConfigError(
+            f"image {pixel!r} has no CRS (pixel grid) but {geo!r} is georeferenced; "
+            "give only georeferenced images or only pictures without a CRS in one call"
+        )
+
+
 def open_image(
-    src: ImageSource, bands: Sequence[str] | None = None, chunks: int | None = 1024
+    src: ImageSource,
+    bands: Sequence[str] | None = None,
+    chunks: int | None = 1024,
+    pixel_grid: bool = False,
 ) -> xr.DataArray:
     """Open imagery from any supported source in the canonical ``(band, y, x)`` form.
 
@@ -52,21 +88,28 @@ def open_image(
             ``xr.Dataset`` (e.g. from xee: one variable per band, dims like ``(time, X, Y)``).
         bands: band names to keep, in this order (None keeps all).
         chunks: dask chunk size in pixels for files; None reads without dask.
+        pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid. Plain
+            pictures (JPEG, PNG, WebP, GIF, BMP) without a CRS are always read so.
 
     Returns:
         The image. Band names come from GeoTIFF band descriptions (else ``B1, B2, ...``), file stems
         for stacked single-band files, or variable names for Datasets (in Dataset order; for Zarr,
         which keeps no variable order, in natural sort order B2 < B11; pass ``bands`` to choose).
         A GeoTIFF with an internal mask band and no nodata value is read with ``masked=True``:
-        masked pixels become NaN, the array float, and ``rio.nodata`` NaN.
+        masked pixels become NaN, the array float, and ``rio.nodata`` NaN. A picture without a
+        CRS comes on its pixel grid: no CRS, identity transform, ``attrs["pixel_grid"] = True``.
 
     Raises:
         InputNotFoundError: the path does not exist.
         NotARasterError: the file is not a raster.
-        MissingCRSError: the source has no CRS.
+        MissingCRSError: the source has no CRS (for a raster file: and is no picture, and
+            ``pixel_grid`` is False; the message names ``--pixel-grid``).
         BandNotFoundError: a requested band does not exist.
         ConfigError: rotated/sheared transform, stacked files on different grids, several time steps.
     """
+    if isinstance(src, xr.DataArray) and is_pixel_grid(src):
+        # already canonical (from open_image); normalise would flip its downward y axis
+        return select_bands(src, bands) if bands is not None else src
     if isinstance(src, xr.DataArray | xr.Dataset):
         stored = _stored_transform(src, MEMORY_SOURCE)
         da, names, crs, nodata = xarray_.normalise(src, MEMORY_SOURCE)
@@ -78,7 +121,7 @@ def open_image(
         if not src:
             raise ConfigError("open_image got an empty list of files; give at least one path")
         paths = [_check_exists(p) for p in src]
-        da, meta, names = rasterio_.open_geotiff_stack(paths, chunks)
+        da, meta, names = rasterio_.open_geotiff_stack(paths, chunks, pixel_grid)
         crs, transform, nodata = meta.crs, meta.transform, meta.nodata
         name, source, rechunk = Path(paths[0]).stem, paths, True
     else:
@@ -93,7 +136,7 @@ def open_image(
             transform = _xarray_transform(da, path, stored)
             rechunk = True
         else:
-            da, meta, names = rasterio_.open_geotiff(path, chunks)
+            da, meta, names = rasterio_.open_geotiff(path, chunks, pixel_grid)
             crs, transform, nodata = meta.crs, meta.transform, meta.nodata
             if meta.masked:
                 nodata = np.nan
@@ -132,7 +175,7 @@ def _xarray_transform(da: xr.DataArray, source: str, stored: Affine | None) -> A
 def _canonical(
     da: xr.DataArray,
     names: list[str],
-    crs: CRS,
+    crs: CRS | None,
     transform: Affine,
     nodata: float | None,
     name: str,
@@ -147,7 +190,11 @@ def _canonical(
     da.attrs = attrs
     da.encoding = {}
     da.name = name
-    da = da.rio.write_crs(crs).rio.write_transform(transform)
+    if crs is None:  # only raster files on their pixel grid get here (xarray_ refuses no CRS)
+        da.attrs[PIXEL_GRID_ATTR] = True
+    else:
+        da = da.rio.write_crs(crs)
+    da = da.rio.write_transform(transform)
     if nodata is not None:
         da = da.rio.write_nodata(nodata, encoded=False)
     return da
@@ -207,7 +254,7 @@ def describe_image(image: xr.DataArray) -> dict[str, Any]:
     nodata = image.rio.nodata
     if nodata is not None:
         nodata = float(nodata)
-    units = crs.linear_units if crs is not None and crs.is_projected else "degree"
+    units = "pixel" if crs is None else (crs.linear_units if crs.is_projected else "degree")
     return {
         "path": image.attrs.get("source", MEMORY_SOURCE),
         "name": image.name,

@@ -1,8 +1,13 @@
-"""``predict_raster`` (streamed to COG / Zarr files) and ``predict_array`` (in memory)."""
+"""``predict_raster`` (streamed to COG / Zarr / PNG files) and ``predict_array`` (in memory).
+
+Pictures without a CRS (JPEG, PNG; TIFFs with ``pixel_grid=True``) are predicted on their pixel
+grid; their class map goes to a PNG in the class colours or to a TIFF without a CRS.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -12,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from terralearn._memory import retained_memory
-from terralearn.errors import ConfigError
+from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.predict.engine import class_map, entropy, iter_predictions
 from terralearn.predict.model import Predictor, check_image, load_predictor
 from terralearn.predict.windows import (
@@ -22,7 +27,14 @@ from terralearn.predict.windows import (
     default_overlap,
     default_tile_size,
 )
-from terralearn.predict.writers import CLASS_NODATA, GEOTIFF_SUFFIXES, Grid, output_paths
+from terralearn.predict.writers import (
+    CLASS_NODATA,
+    GEOTIFF_SUFFIXES,
+    PNG_SUFFIX,
+    Grid,
+    class_colors,
+    output_paths,
+)
 
 READ_CACHE = 128 * 2**20  # bytes of GDAL block cache while predicting (see _read_env)
 
@@ -53,7 +65,12 @@ class PredictionResult:
 
 
 def _prepare(
-    model_or_run: Any, image: Any, tile_size: int | None, overlap: int | None, blend: Blend
+    model_or_run: Any,
+    image: Any,
+    tile_size: int | None,
+    overlap: int | None,
+    blend: Blend,
+    pixel_grid: bool = False,
 ) -> tuple[Predictor, Any, TileLayout]:
     from terralearn.io import open_image
 
@@ -63,12 +80,51 @@ def _prepare(
     name = os.fspath(image) if isinstance(image, str | os.PathLike) else "<in-memory>"
     # no dask for files: each band of rows is one windowed read through one dataset handle,
     # a third of the CPU of dask's threads and their per-thread handles (duplicate cached blocks)
-    da = check_image(predictor, open_image(image, chunks=None), name)
+    opened = open_image(image, chunks=None, pixel_grid=pixel_grid)
+    _check_grid_kind(predictor, _run_value(model_or_run, "crs"), opened, name)
+    da = check_image(predictor, opened, name)
     tile = tile_size if tile_size is not None else default_tile_size(predictor.chip_size)
     if overlap is None:
         overlap = default_overlap(predictor.receptive_field, tile, predictor.align)
     layout = TileLayout(int(da.sizes["y"]), int(da.sizes["x"]), tile, overlap, blend)
     return predictor, da, layout
+
+
+def _check_grid_kind(predictor: Predictor, run_crs: Any, image: Any, image_name: str) -> None:
+    """Refuse a picture without a CRS for a model trained on georeferenced imagery, and a
+    georeferenced image for a model trained on pictures (run CRS ``""``)."""
+    from terralearn.io.readers import is_pixel_grid
+
+    if predictor.crs and is_pixel_grid(image):
+        raise IncompatibleError(
+            f"image {image_name!r} has no CRS (pixel grid) but {predictor.source} was trained on "
+            f"georeferenced imagery ({predictor.crs}); give a georeferenced image of that kind"
+        )
+    if run_crs == "" and not is_pixel_grid(image):
+        raise IncompatibleError(
+            f"image {image_name!r} is georeferenced but {predictor.source} was trained on "
+            "pictures without a CRS; give a picture (JPEG/PNG, or a TIFF with --pixel-grid)"
+        )
+
+
+def _run_value(model_or_run: Any, key: str) -> Any:
+    """``key`` of a run's ``run.json`` (or of the ``info`` of a ``(task, info)`` pair); None
+    when absent or for bare modules."""
+    if isinstance(model_or_run, tuple) and len(model_or_run) == 2:
+        return getattr(model_or_run[1], key, None)
+    if isinstance(model_or_run, str | os.PathLike):
+        from terralearn.runs.layout import RUN_FILE
+
+        path = Path(model_or_run) / RUN_FILE
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            return json.loads(path.read_text()).get(key)
+    return None
+
+
+def run_class_table(model_or_run: Any) -> Any:
+    """The ``class_table`` of a run (its ``run.json``, or the ``info`` of a ``(task, info)``
+    pair); None when there is none (runs without class colours, bare modules)."""
+    return _run_value(model_or_run, "class_table")
 
 
 def _read_env():
@@ -97,6 +153,7 @@ def predict_array(
     batch_size: int = 8,
     tta: bool = False,
     blend: Blend = "smooth",
+    pixel_grid: bool = False,
 ):
     """Class probabilities of a (small) image, in memory.
 
@@ -109,14 +166,18 @@ def predict_array(
         batch_size: tiles per forward pass.
         tta: average the 8 D4 rotations/flips.
         blend: ``"smooth"`` (cross-fade, no seams) or ``"constant"`` (each pixel from one tile).
+        pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid.
 
     Returns:
-        DataArray ``(class, y, x)`` float32 on the image grid (CRS and transform set), class
-        names as the ``class`` coordinate, NaN where the input has no valid value.
+        DataArray ``(class, y, x)`` float32 on the image grid (CRS and transform set; no CRS
+        and ``attrs["pixel_grid"]`` for a pixel-grid image), class names as the ``class``
+        coordinate, NaN where the input has no valid value.
     """
     import xarray as xr
 
-    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend)
+    from terralearn.io.readers import PIXEL_GRID_ATTR, is_pixel_grid
+
+    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
     out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
     with _read_env(), retained_memory():
         for y0, x0, probabilities, _ in iter_predictions(predictor, da, layout, batch_size, tta):
@@ -127,7 +188,11 @@ def predict_array(
         out, dims=("class", "y", "x"),
         coords={"class": names, "y": da["y"].values, "x": da["x"].values}, name="probabilities",
     )  # fmt: skip
-    return result.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())
+    if is_pixel_grid(da):
+        result.attrs[PIXEL_GRID_ATTR] = True
+    else:
+        result = result.rio.write_crs(da.rio.crs)
+    return result.rio.write_transform(da.rio.transform())
 
 
 def predict_raster(
@@ -147,6 +212,8 @@ def predict_raster(
     dask: Any = None,
     overwrite: bool = False,
     progress: bool = True,
+    pixel_grid: bool = False,
+    class_table: Any = None,
 ) -> PredictionResult:
     """Predict a raster of any size tile by tile and write a georeferenced class map.
 
@@ -159,8 +226,10 @@ def predict_raster(
         model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
         image: an image path or a DataArray; it needs the bands the model was trained on.
         output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map uint8, nodata 255, colour table,
-            class names in the tags) or ``*.zarr`` (arrays ``class``/``probabilities``/
-            ``uncertainty``, CRS in ``spatial_ref``).
+            class names in the tags; no CRS for a pixel-grid image), ``*.zarr`` (arrays
+            ``class``/``probabilities``/``uncertainty``, CRS in ``spatial_ref``) or ``*.png``
+            (RGB in the class colours of the run, black where the input has no valid value;
+            the class map alone, held in memory until written).
         tile_size: tile side in pixels (default 512, or 4x the training chip size).
         overlap: pixels shared by neighbouring tiles (default: receptive field rounded up to 32,
             at most a quarter of the tile).
@@ -175,6 +244,10 @@ def predict_raster(
             parallel on Dask workers (same output).
         overwrite: replace existing outputs.
         progress: show a progress bar.
+        pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid; JPEG/PNG
+            pictures are read so anyway.
+        class_table: the class table whose colours a ``.png`` takes (default: the run's
+            ``class_table``, else the default palette).
 
     Returns:
         A :class:`PredictionResult` with the output paths.
@@ -188,7 +261,7 @@ def predict_raster(
     from terralearn._fs import atomic_output, check_output
     from terralearn._progress import progress_bar
     from terralearn.predict.vectorize import polygons, read_class_map, write_polygons
-    from terralearn.predict.writers import GeoTiffWriter, ZarrWriter
+    from terralearn.predict.writers import GeoTiffWriter, PngWriter, ZarrWriter
 
     start = time.perf_counter()
     if batch_size < 1:
@@ -202,9 +275,10 @@ def predict_raster(
     finals = output_paths(output, probabilities, uncertainty, vectorize)
     for path in finals.values():
         check_output(path, overwrite)
-    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend)
+    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
     grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
     is_tiff = finals["class"].suffix.lower() in GEOTIFF_SUFFIXES
+    is_png = finals["class"].suffix.lower() == PNG_SUFFIX
     counts = np.zeros(256, dtype=np.int64)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_read_env())
@@ -212,12 +286,18 @@ def predict_raster(
         # entered first, renamed last: OUTPUT appears only when everything else is in place
         temps = {
             kind: stack.enter_context(
-                atomic_output(path, overwrite, directory=kind == "class" and not is_tiff)
+                atomic_output(
+                    path, overwrite, directory=kind == "class" and not (is_tiff or is_png)
+                )
             )
             for kind, path in finals.items()
         }
-        if is_tiff:
-            writer: Any = GeoTiffWriter(temps, grid, predictor.classes)
+        if is_png:
+            table = class_table if class_table is not None else run_class_table(model_or_run)
+            colors = class_colors(predictor.classes, table)
+            writer: Any = PngWriter(temps["class"], grid, colors)
+        elif is_tiff:
+            writer = GeoTiffWriter(temps, grid, predictor.classes)
         else:
             writer = ZarrWriter(temps["class"], grid, predictor.classes, probabilities, uncertainty)
         runner = None

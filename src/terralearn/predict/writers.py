@@ -14,6 +14,8 @@ Outputs of one prediction (``OUTPUT`` = ``NAME.tif``):
 - ``NAME.gpkg``: class polygons (``--vectorize``).
 
 A Zarr ``OUTPUT`` holds the arrays ``class``, ``probabilities`` and ``uncertainty`` itself.
+A PNG ``OUTPUT`` (for pictures without a CRS) is the class map in the class colours, RGB, black
+where the input has no valid value (:class:`PngWriter`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -33,16 +37,18 @@ from terralearn.errors import ConfigError
 CLASS_NODATA = 255
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIX = ".zarr"
+PNG_SUFFIX = ".png"
+PNG_NODATA_COLOR = (0, 0, 0)
 BLOCK = 512
 
 
 @dataclass(frozen=True)
 class Grid:
-    """The output grid: the input's size, CRS and transform."""
+    """The output grid: the input's size, CRS (None on a pixel grid) and transform."""
 
     height: int
     width: int
-    crs: CRS
+    crs: CRS | None
     transform: Affine
 
 
@@ -52,14 +58,22 @@ def output_paths(
     """Final paths of every output, keyed ``class``, ``probabilities``, ``uncertainty``, ``vectors``.
 
     Raises:
-        ConfigError: ``output`` is neither a GeoTIFF (``.tif``/``.tiff``) nor a ``.zarr``.
+        ConfigError: ``output`` is neither a GeoTIFF (``.tif``/``.tiff``), a ``.zarr`` nor a
+            ``.png``; a ``.png`` with extra outputs.
     """
     output = Path(output)
     suffix = output.suffix.lower()
-    if suffix not in (*GEOTIFF_SUFFIXES, ZARR_SUFFIX):
+    if suffix not in (*GEOTIFF_SUFFIXES, ZARR_SUFFIX, PNG_SUFFIX):
         raise ConfigError(
             f"output {str(output)!r} has an unsupported extension {suffix or '(none)'!r}; "
-            "end it in .tif (Cloud-Optimized GeoTIFF) or .zarr"
+            "end it in .tif (Cloud-Optimized GeoTIFF), .zarr or .png (class colours)"
+        )
+    extras = [o for o, on in (("--probabilities", probabilities), ("--uncertainty", uncertainty),
+                              ("--vectorize", vectorize)) if on]  # fmt: skip
+    if suffix == PNG_SUFFIX and extras:
+        raise ConfigError(
+            f"{', '.join(extras)} cannot go with a .png OUTPUT {str(output)!r} (a picture of the "
+            "class colours); write a .tif or .zarr for them"
         )
     paths = {"class": output}
     if suffix in GEOTIFF_SUFFIXES:
@@ -105,12 +119,14 @@ class GeoTiffWriter:
             self._stages[kind] = stage
             count = len(classes) if kind == "probabilities" else 1
             dtype, nodata = ("uint8", CLASS_NODATA) if kind == "class" else ("float32", np.nan)
-            ds = rasterio.open(
-                stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
-                dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
-                tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", zlevel=1,
-                BIGTIFF="IF_SAFER",
-            )  # fmt: skip
+            with warnings.catch_warnings():  # a pixel grid (no CRS): identity transform
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                ds = rasterio.open(
+                    stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
+                    dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
+                    tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", zlevel=1,
+                    BIGTIFF="IF_SAFER",
+                )  # fmt: skip
             ds.update_tags(**tags)
             if kind == "class":
                 ds.write_colormap(1, _colormap(classes))
@@ -220,8 +236,10 @@ class ZarrWriter:
             "band": np.array(names, dtype=object),  # one band per class, as in the GeoTIFF
         }
         ds = xr.Dataset(variables, coords=coords)
-        ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
-        ds.attrs["crs_wkt"] = grid.crs.to_wkt()  # also for readers that ignore grid mappings
+        if grid.crs is not None:  # None: a pixel-grid input
+            ds = ds.rio.write_crs(grid.crs)
+            ds.attrs["crs_wkt"] = grid.crs.to_wkt()  # also for readers that ignore grid mappings
+        ds = ds.rio.write_transform(grid.transform)
         # explicit encodings replace rioxarray's, so name the grid mapping again
         encoding = {
             name: {
@@ -264,3 +282,98 @@ class ZarrWriter:
 
     def abort(self) -> None:
         """Nothing to clean: the caller removes the temporary store."""
+
+
+# --- class colours and PNG class maps ---------------------------------------------------------
+
+
+def _parse_color(value: Any) -> tuple[int, int, int] | None:
+    """``"#RRGGBB"`` or ``[r, g, b]`` as an RGB tuple; None for anything else."""
+    if isinstance(value, str) and len(value) == 7 and value.startswith("#"):
+        try:
+            return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+        except ValueError:
+            return None
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) >= 3:
+        return tuple(int(c) for c in value[:3])  # type: ignore[return-value]
+    return None
+
+
+def table_colors(class_table: Any) -> dict[int, tuple[int, int, int]]:
+    """Class id -> RGB from a run's ``class_table`` (absent or colourless: empty).
+
+    Accepts a list of entries (``{"index"|"id": k, "color"|"colour": "#RRGGBB", ...}``, else the
+    position is the id) or a mapping ``{"k": entry or colour}``.
+    """
+    if not class_table:
+        return {}
+    if isinstance(class_table, Mapping):
+        items = [(int(k), v) for k, v in class_table.items()]
+    else:
+        items = []
+        for position, entry in enumerate(class_table):
+            key = (
+                entry.get("index", entry.get("id", position))
+                if isinstance(entry, Mapping)
+                else position
+            )
+            items.append((int(key), entry))
+    colors = {}
+    for key, entry in items:
+        value = entry.get("color", entry.get("colour")) if isinstance(entry, Mapping) else entry
+        rgb = _parse_color(value)
+        if rgb is not None:
+            colors[key] = rgb
+    return colors
+
+
+def class_colors(
+    classes: Mapping[int, str], class_table: Any = None
+) -> dict[int, tuple[int, int, int]]:
+    """RGB colour of every class: the run's class table where it has one, else the palette of
+    :mod:`terralearn.viz.colors` (the colours of the GeoTIFF colour table)."""
+    from terralearn.viz.colors import class_color
+
+    table = table_colors(class_table)
+    return {int(i): table.get(int(i)) or class_color(int(i)) for i in classes}
+
+
+class PngWriter:
+    """The class map as an RGB PNG in the class colours, :data:`PNG_NODATA_COLOR` where nodata.
+
+    The class ids are kept in memory (1 byte per pixel) and written at :meth:`close`: PNG is
+    written in one go. For pictures without a CRS, whose outputs are pictures too.
+
+    Args:
+        target: temporary path of the PNG.
+        grid: output grid (only its size is used).
+        colors: class id -> RGB (see :func:`class_colors`).
+    """
+
+    def __init__(self, target: Path, grid: Grid, colors: Mapping[int, Sequence[int]]) -> None:
+        self.target = target
+        self.classes = np.full((grid.height, grid.width), CLASS_NODATA, dtype=np.uint8)
+        self.lut = np.zeros((256, 3), dtype=np.uint8)
+        self.lut[:] = PNG_NODATA_COLOR
+        for i, rgb in colors.items():
+            self.lut[int(i)] = rgb[:3]
+
+    def write(self, y0: int, x0: int, classes: np.ndarray, *_: Any) -> None:
+        """Keep the window at row ``y0``, column ``x0`` (probabilities are not written)."""
+        h, w = classes.shape[-2:]
+        self.classes[y0 : y0 + h, x0 : x0 + w] = classes
+
+    def close(self) -> None:
+        """Write the PNG (RGB, 8 bits)."""
+        import rasterio
+
+        rgb = np.moveaxis(self.lut[self.classes], -1, 0)
+        profile = {"driver": "PNG", "height": rgb.shape[1], "width": rgb.shape[2], "count": 3}
+        # no .aux.xml sidecar beside the picture
+        with rasterio.Env(GDAL_PAM_ENABLED="NO"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(self.target, "w", dtype="uint8", **profile) as ds:
+                ds.write(rgb)
+
+    def abort(self) -> None:
+        """Nothing to clean: the caller removes the temporary file."""

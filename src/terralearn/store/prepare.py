@@ -59,6 +59,7 @@ class PrepareConfig:
     val: float = 0.15
     test: float = 0.15
     seed: int = 0
+    pixel_grid: bool = False  # read rasters without a CRS (TIFFs too) on their pixel grid
 
     def validate(self) -> None:
         if not self.images:
@@ -107,11 +108,20 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
         TerralearnError: for any problem with the inputs or options (nothing is written then).
     """
     from terralearn.io import IGNORE_INDEX, open_image
+    from terralearn.io.pairs import expand_pairs
+    from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
     from terralearn.sampling.stats import BandStatistics
 
+    if config.images:  # quoted glob patterns -> sorted files, paired with the labels in order
+        config.images, config.labels = expand_pairs(config.images, config.labels)
     config.validate()
     out = check_output(config.out, overwrite, option="--out")
-    images = [open_image(path, bands=config.bands) for path in config.images]
+    images = [
+        open_image(path, bands=config.bands, pixel_grid=config.pixel_grid) for path in config.images
+    ]
+    check_same_grid_kind(images, config.images)
+    if is_pixel_grid(images[0]):
+        _check_pixel_distances(config)
     _check_same_bands(images, config.images)
     size = config.chip_size
     for path, image in zip(config.images, images, strict=True):
@@ -160,7 +170,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                 ignore_index=IGNORE_INDEX,
                 sources=[str(p) for p in config.images],
                 labels=None if label_sources is None else [str(p) for p in label_sources],
-                crs=[im.rio.crs.to_string() for im in images],
+                crs=[crs_text(im) for im in images],  # "" on a pixel grid
                 resolution=[abs(float(im.rio.resolution()[0])) for im in images],
                 splits={s: int((table["split"] == s).sum()) for s in ("train", "val", "test")},
             )
@@ -227,6 +237,16 @@ def _small_gdal_cache():
         return
     with rasterio.Env(GDAL_CACHEMAX=PREPARE_GDAL_CACHE):
         yield
+
+
+def _check_pixel_distances(config: PrepareConfig) -> None:
+    """Pictures without a CRS have no metres: split distances must be pixels."""
+    for option, value in (("--block-size", config.block_size), ("--buffer", config.buffer)):
+        if isinstance(value, str) and re.search(r"\d\s*k?m\s*$", value):
+            raise ConfigError(
+                f"{option} {value!r} is a distance, but the images have no CRS (pixel grid); "
+                "give it in pixels, e.g. 512"
+            )
 
 
 def _check_same_bands(images: list[xr.DataArray], paths: list[str]) -> None:
@@ -341,6 +361,7 @@ def _select(tables: list[pd.DataFrame], sampler, num_classes: int) -> pd.DataFra
 def _assign_splits(
     table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
 ) -> np.ndarray:
+    from terralearn.io.readers import crs_text
     from terralearn.sampling.splits import block_split, random_split
 
     boxes = np.empty((len(table), 4))
@@ -356,7 +377,7 @@ def _assign_splits(
                 config.chip_size,
             )
             boxes[j] = window_bounds(window, transform)
-        crs_names[rows] = image.rio.crs.to_string()
+        crs_names[rows] = crs_text(image)
     table["minx"], table["miny"], table["maxx"], table["maxy"] = boxes.T
     table["crs"] = crs_names.astype(str)
     if config.split == "random":

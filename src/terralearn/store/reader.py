@@ -82,6 +82,11 @@ class ChipStore:
         return self._group["mask"] if self.has_labels else None
 
     @property
+    def pixel_grid(self) -> bool:
+        """True for a store cut from pictures without a CRS (crs ``""``, pixel size 1)."""
+        return bool(self.meta.crs) and all(crs == "" for crs in self.meta.crs)
+
+    @property
     def has_labels(self) -> bool:
         return self.meta.classes is not None
 
@@ -146,7 +151,7 @@ class ChipStore:
             "bands": self.bands,
             "dtype": self.meta.dtype,
             "sources": self.meta.sources,
-            "crs": sorted(set(self.meta.crs)),
+            "crs": ["none (pixel grid)"] if self.pixel_grid else sorted(set(self.meta.crs)),
             "splits": {s: int(splits.get(s, 0)) for s in ("train", "val", "test")},
         }
         if self.has_labels:
