@@ -150,10 +150,10 @@ def test_label_raster_on_the_same_grid(tmp_path, image):
     with rasterio.open(path, "r+") as ds:
         ds.update_tags(class_names=json.dumps({"0": "water", "1": "crop", "2": "tree"}))
     labels = open_labels(path, image)
-    # only the classes that occur (codes 0 and 2), as contiguous indices 0 and 1
-    assert labels.classes == {0: "water", 1: "tree"}
-    assert labels.table.codes == [0, 2]
-    want = data[0] // 2
+    # a class_names tag declares its classes (here code 1 is absent but kept)
+    assert labels.classes == {0: "water", 1: "crop", 2: "tree"}
+    assert labels.table.codes == [0, 1, 2]
+    want = data[0].copy()
     want[0, 0] = IGNORE_INDEX
     np.testing.assert_array_equal(labels.data.values, want)
 

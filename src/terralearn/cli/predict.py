@@ -47,6 +47,15 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
 )
 @click.option("--vectorize", is_flag=True, help="Also write class polygons to NAME.gpkg.")
 @click.option(
+    "--write",
+    "write",
+    type=click.Choice(["codes", "indices"]),
+    default="codes",
+    show_default=True,
+    help="Class values in OUTPUT: the label codes of the training labels (e.g. NLCD 11..95; "
+    "uint16 above 254) or the model's class indices 0..K-1.",
+)
+@click.option(
     "--min-area",
     type=float,
     default=0.0,
@@ -65,13 +74,15 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
     run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
-    vectorize, min_area, dask_spec, checkpoint, overwrite, quiet,
+    vectorize, write, min_area, dask_spec, checkpoint, overwrite, quiet,
 ) -> None:  # fmt: skip
     """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG or .zarr).
 
     The raster is streamed tile by tile (memory does not grow with its size) and overlapping
-    tiles are blended; OUTPUT has the input's CRS, transform and size, nodata (255) where
-    the input has no valid value, a colour table and the class names.
+    tiles are blended; OUTPUT has the input's CRS, transform and size, the label codes the
+    model was trained on (or its class indices with --write indices), nodata (255, or 65535
+    for uint16 codes) where the input has no valid value, a colour table and the class names
+    (tags, and GDAL category names in OUTPUT.aux.xml for QGIS).
     """
     from terralearn.predict import predict_raster
     from terralearn.predict.model import load_predictor
@@ -87,6 +98,7 @@ def predict(
         model, image, output, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
         tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
         min_area=min_area, blend=blend, dask=dask_spec, overwrite=overwrite, progress=not quiet,
+        write=write,
     )  # fmt: skip
     mpx = result.height * result.width / 1e6
     click.echo(  # plain lines (no wrapping): scripts read the paths

@@ -157,7 +157,9 @@ def open_labels(
     if meta.nodata is not None:
         da = da.rio.write_nodata(meta.nodata, encoded=False)
     names, colors = raster_class_metadata(path, meta.tags)
-    spec = _Spec(classes, class_table, label_product, names, colors)
+    spec = _Spec(
+        classes, class_table, label_product, names, colors, _declared(meta.tags, str(path))
+    )
     return _from_raster(da, like, str(path), spec)
 
 
@@ -305,6 +307,7 @@ class _Spec:
     label_product: str | None = None
     names: dict[int, str] = field(default_factory=dict)
     colors: dict[int, str] = field(default_factory=dict)
+    declared: tuple[int, ...] = ()
 
 
 def resolve_class_table(
@@ -315,11 +318,12 @@ def resolve_class_table(
     names: dict[int, str] | None = None,
     colors: dict[int, str] | None = None,
     classes: Sequence[str] | None = None,
+    declared: Sequence[int] = (),
 ) -> ClassTable:
     """The class table of label codes ``found`` (code -> pixels).
 
     Precedence: ``class_table`` (a ``--classes`` file: all its classes, in its order), else the
-    classes that occur, named from the raster's own ``names``/``colors``, then the built-in
+    classes that occur (and the ``declared`` codes of a ``class_names`` tag), named from the raster's own ``names``/``colors``, then the built-in
     ``label_product`` (or the product recognised from sparse codes), then ``class_<code>``.
 
     Raises:
@@ -356,7 +360,7 @@ def resolve_class_table(
             f"labels {source} hold {len(found)} distinct codes; at most {IGNORE_INDEX} classes "
             "fit in uint8 labels: merge codes with --classes FILE"
         )
-    return table_for_codes(found, names, colors, product)
+    return table_for_codes(set(found) | set(declared), names, colors, product)
 
 
 def raster_class_metadata(
@@ -364,7 +368,8 @@ def raster_class_metadata(
 ) -> tuple[dict[int, str], dict[int, str]]:
     """Class names and colours a label raster declares itself: code -> name, code -> ``#rrggbb``.
 
-    Names come from (highest first) a ``class_names`` tag (JSON ``{"11": "water"}``), a raster
+    Names come from (highest first) a ``class_names`` tag (JSON ``{"11": "water"}``, written by
+    terralearn: its codes are classes even where absent, see :func:`resolve_class_table`), a raster
     attribute table or GDAL category names in the ``.aux.xml`` PAM file beside the raster;
     colours from the raster's colour table. Empty names are skipped.
     """
@@ -519,12 +524,13 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, spec: _Spec)
     names = dict(spec.names)
     if not names and da.attrs.get("class_names"):  # an in-memory array with the tag
         names, _ = raster_class_metadata_from_tag(da.attrs["class_names"], source)
+        spec.declared = tuple(names)
     invalid = _invalid(values, nodata)
     encoder = CodeEncoder(source)
     data = encoder.encode(values, invalid, record=True)
     table = resolve_class_table(
         encoder.found, source, spec.class_table, spec.label_product, names, spec.colors,
-        spec.classes,
+        spec.classes, spec.declared,
     )  # fmt: skip
     np.take(encoder.lookup_to(table), data, out=data)
     same_grid = (
@@ -542,6 +548,12 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, spec: _Spec)
         src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(IGNORE_INDEX)
         data = src.rio.reproject_match(like, resampling=Resampling.nearest).values
     return Labels(data=_on_grid(data, like, source), classes=table.as_dict, table=table)
+
+
+def _declared(tags: dict[str, str], source: str) -> tuple[int, ...]:
+    """The codes a terralearn ``class_names`` tag declares: classes even where absent."""
+    tag = tags.get("class_names")
+    return tuple(raster_class_metadata_from_tag(tag, source)[0]) if tag else ()
 
 
 def raster_class_metadata_from_tag(tag: str, source: str) -> tuple[dict[int, str], dict]:
@@ -683,7 +695,9 @@ class LabelRows:
         self._nodata = nodata
         self._dataset = rasterio.open(meta.path)
         names, colors = raster_class_metadata(meta.path, meta.tags)
-        self._spec = _Spec(classes, class_table, label_product, names, colors)
+        self._spec = _Spec(
+            classes, class_table, label_product, names, colors, _declared(meta.tags, source)
+        )
         self.encoder = CodeEncoder(source)
 
     def read(
@@ -705,7 +719,7 @@ class LabelRows:
         s = self._spec
         return resolve_class_table(
             self.encoder.found, self.source, s.class_table, s.label_product, s.names, s.colors,
-            s.classes,
+            s.classes, s.declared,
         )  # fmt: skip
 
     @property

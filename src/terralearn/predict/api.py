@@ -22,7 +22,15 @@ from terralearn.predict.windows import (
     default_overlap,
     default_tile_size,
 )
-from terralearn.predict.writers import CLASS_NODATA, GEOTIFF_SUFFIXES, Grid, output_paths
+from terralearn.predict.writers import (
+    CLASS_NODATA,
+    GEOTIFF_SUFFIXES,
+    WRITE_MODES,
+    Grid,
+    class_legend,
+    output_paths,
+    write_category_names,
+)
 
 READ_CACHE = 128 * 2**20  # bytes of GDAL block cache while predicting (see _read_env)
 
@@ -147,6 +155,7 @@ def predict_raster(
     dask: Any = None,
     overwrite: bool = False,
     progress: bool = True,
+    write: str = "codes",
 ) -> PredictionResult:
     """Predict a raster of any size tile by tile and write a georeferenced class map.
 
@@ -158,8 +167,8 @@ def predict_raster(
     Args:
         model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
         image: an image path or a DataArray; it needs the bands the model was trained on.
-        output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map uint8, nodata 255, colour table,
-            class names in the tags) or ``*.zarr`` (arrays ``class``/``probabilities``/
+        output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map with a colour table, class names
+            in the tags and as category names in ``*.tif.aux.xml``) or ``*.zarr`` (arrays ``class``/``probabilities``/
             ``uncertainty``, CRS in ``spatial_ref``).
         tile_size: tile side in pixels (default 512, or 4x the training chip size).
         overlap: pixels shared by neighbouring tiles (default: receptive field rounded up to 32,
@@ -175,6 +184,10 @@ def predict_raster(
             parallel on Dask workers (same output).
         overwrite: replace existing outputs.
         progress: show a progress bar.
+        write: ``"codes"``: the class codes of the training labels (e.g. NLCD 11..95; uint8 with
+            nodata 255, or uint16 with nodata 65535 for codes above 254); ``"indices"``: the
+            model's class indices 0..K-1 (uint8, nodata 255). See
+            :func:`terralearn.predict.writers.class_legend`.
 
     Returns:
         A :class:`PredictionResult` with the output paths.
@@ -199,10 +212,14 @@ def predict_raster(
         from terralearn.predict.dask_ import parse_dask
 
         parse_dask(dask)  # a typo fails before the model loads
+    if write not in WRITE_MODES:
+        raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
     finals = output_paths(output, probabilities, uncertainty, vectorize)
     for path in finals.values():
         check_output(path, overwrite)
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend)
+    legend = class_legend(predictor.table, write)
+    to_values = legend.lookup()
     grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
     is_tiff = finals["class"].suffix.lower() in GEOTIFF_SUFFIXES
     counts = np.zeros(256, dtype=np.int64)
@@ -217,9 +234,11 @@ def predict_raster(
             for kind, path in finals.items()
         }
         if is_tiff:
-            writer: Any = GeoTiffWriter(temps, grid, predictor.classes)
+            writer: Any = GeoTiffWriter(temps, grid, predictor.classes, legend)
         else:
-            writer = ZarrWriter(temps["class"], grid, predictor.classes, probabilities, uncertainty)
+            writer = ZarrWriter(
+                temps["class"], grid, predictor.classes, probabilities, uncertainty, legend
+            )
         runner = None
         if dask is not None:
             from terralearn.predict.dask_ import dask_client, dask_runner
@@ -235,7 +254,7 @@ def predict_raster(
                     classes = class_map(probs, valid, CLASS_NODATA)
                     counts += np.bincount(classes.ravel(), minlength=256)
                     writer.write(
-                        y0, x0, classes,
+                        y0, x0, to_values[classes],
                         probs if probabilities else None,
                         entropy(probs) if uncertainty else None,
                     )  # fmt: skip
@@ -250,9 +269,11 @@ def predict_raster(
         if vectorize:
             array, transform, crs = read_class_map(temps["class"])
             write_polygons(
-                polygons(array, transform, crs, predictor.classes, min_area, CLASS_NODATA),
+                polygons(array, transform, crs, legend.by_value, min_area, legend.nodata),
                 temps["vectors"],
             )
+    if is_tiff:  # category names for GDAL / QGIS, beside the renamed map
+        write_category_names(finals["class"], legend)
     return PredictionResult(
         paths=finals,
         height=layout.height,
