@@ -185,3 +185,26 @@ def test_predict_writes_codes_colours_and_category_names(tmp_path, codes, dtype,
         lut[list(codes)] = [0, 1, 2]
         np.testing.assert_array_equal(ds.read(1), lut[values])
         assert ds.colormap(1)[1] == (0, 255, 0, 255)
+
+
+def test_classes_file_merges_codes_and_ignores_some(tmp_path, image, corine):
+    table = tmp_path / "classes.yaml"
+    table.write_text("311: vegetation\n211: vegetation\n512: ignore\n")
+    out = tmp_path / "merged"
+    result = run(
+        "prepare", image, "--labels", corine, "--classes", table, "--out", out, "--chip-size", 32,
+        "--stride", 16, "--split", "random", "--val", 0.2, "--test", 0.2, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    store = open_store(out)
+    assert store.class_names == ["vegetation"]
+    assert store.class_table.to_json() == [
+        {"index": 0, "code": 311, "name": "vegetation", "color": "#1f77b4", "values": [311, 211]},
+        {"name": "ignore", "values": [512]},
+    ]
+    index = store.index
+    water = index[index["col_off"] == 64].iloc[0]  # all 512: no label
+    assert water["count_0"] == 0
+    assert (store.read([int(water["chip_id"])])["mask"] == 255).all()
+    total = sum(int(store.class_counts(s)[0]) for s in ("train", "val", "test"))
+    assert total == int(index["count_0"].sum()) > 0
