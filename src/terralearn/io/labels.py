@@ -611,6 +611,11 @@ class CodeEncoder:
             out[i] = index
         return out
 
+    def _record(self, keys: list, counts: list, record: bool) -> None:
+        if record:
+            for key, n in zip(keys, counts, strict=True):
+                self.found[key] = self.found.get(key, 0) + n
+
     def encode(
         self, values: np.ndarray, invalid: np.ndarray, out: np.ndarray | None = None,
         record: bool = True, rows: int = 256,
@@ -618,14 +623,22 @@ class CodeEncoder:
         """``values`` as uint8 indices (:data:`IGNORE_INDEX` where ``invalid``), into ``out``."""
         if out is None:
             out = np.empty(values.shape, np.uint8)
+        small = values.dtype.kind == "u" and values.dtype.itemsize <= 2
         for s in range(0, values.shape[0], rows):  # small temporaries
             piece, bad = values[s : s + rows], invalid[s : s + rows]
+            target = out[s : s + rows]
+            if small:  # uint8/uint16 codes: count and look up by value (no sort)
+                counts = np.bincount(piece[~bad].ravel(), minlength=1)
+                codes = np.flatnonzero(counts)
+                self._record(codes.tolist(), counts[codes].tolist(), record)
+                lut = np.full(2 ** (8 * values.dtype.itemsize), IGNORE_INDEX, np.uint8)
+                lut[codes] = self._indices(codes.tolist())
+                np.take(lut, piece, out=target)
+                target[bad] = IGNORE_INDEX
+                continue
             codes, inverse, counts = np.unique(piece[~bad], return_inverse=True, return_counts=True)
             keys = [_code_key(c) for c in codes.tolist()]
-            if record:
-                for key, n in zip(keys, counts.tolist(), strict=True):
-                    self.found[key] = self.found.get(key, 0) + n
-            target = out[s : s + rows]
+            self._record(keys, counts.tolist(), record)
             target.fill(IGNORE_INDEX)
             if keys:
                 if any(isinstance(k, float) for k in keys):  # not codes: refused with counts
