@@ -184,3 +184,22 @@ def test_decode_color_mask_names_unknown_colours_with_counts():
         "mask Tile 1/masks/image_part_001.png has 2 colour(s) not in the class table: "
         "#000000 (20 px), #010203 (10 px); add them to --classes (name 'ignore' for no label)"
     )
+
+
+@needs_real
+def test_decode_a_real_dubai_mask():
+    import warnings
+
+    import rasterio
+
+    table = read_class_file(REAL / "dubai" / "classes.csv")
+    path = REAL / "dubai" / "Tile 1" / "masks" / "image_part_001.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not georeferenced
+        with rasterio.open(path) as ds:
+            rgb = ds.read()[:3]
+    out = decode_color_mask(rgb, table, str(path))
+    assert out.shape == (644, 797)
+    values, counts = np.unique(out, return_counts=True)
+    assert values.tolist() == [0, 1, 2, 3, 4, IGNORE_INDEX]
+    assert counts.tolist() == [388530, 36569, 2779, 4377, 73093, 7920]
