@@ -208,3 +208,21 @@ def test_classes_file_merges_codes_and_ignores_some(tmp_path, image, corine):
     assert (store.read([int(water["chip_id"])])["mask"] == 255).all()
     total = sum(int(store.class_counts(s)[0]) for s in ("train", "val", "test"))
     assert total == int(index["count_0"].sum()) > 0
+
+
+def test_store_without_class_table_still_opens(tmp_path, image, corine):
+    out = tmp_path / "old"
+    result = run(
+        "prepare", image, "--labels", corine, "--out", out, "--chip-size", 32, "--split",
+        "random", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "store.json").read_text())
+    del meta["class_table"]  # as written before class tables
+    (out / "store.json").write_text(json.dumps(meta))
+    store = open_store(out)
+    assert store.class_table.codes == [0, 1, 2]
+    assert store.class_table.names == store.class_names == [
+        "Non-irrigated arable land", "Broad-leaved forest", "Water bodies",
+    ]  # fmt: skip
+    assert store.class_table.colors == ["#1f77b4", "#ff7f0e", "#2ca02c"]
