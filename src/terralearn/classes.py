@@ -163,11 +163,6 @@ class ClassTable:
             isinstance(v, str) for v in self.ignore
         )
 
-    @property
-    def values(self) -> list:
-        """Every label value the table knows (class values, then ignore values)."""
-        return list(self._index)
-
     def index_of(self, value) -> int | None:
         """The index of a label value (:data:`IGNORE_INDEX` for ignore values), None if unknown."""
         return self._index.get(_key(value))
@@ -243,17 +238,6 @@ class ClassTable:
         """uint8 indices of ``values`` (:data:`IGNORE_INDEX` for ignore and unknown values)."""
         out = [self.index_of(v) for v in values]
         return np.array([IGNORE_INDEX if i is None else i for i in out], dtype=np.uint8)
-
-    def restricted(self, codes: Iterable) -> ClassTable:
-        """The classes that ``codes`` (label values) fall in, re-indexed 0..k-1 in table order."""
-        keep = sorted({i for v in codes if (i := self.index_of(v)) is not None and i != 255})
-        return ClassTable(
-            [
-                ClassInfo(k, c.code, c.name, c.color, c.values)
-                for k, c in enumerate(self.classes[i] for i in keep)
-            ],
-            self.ignore,
-        )
 
 
 def _key(value):

@@ -1,7 +1,9 @@
 """Labels on the image grid: vector polygons rasterized, label rasters reprojected.
 
-The result is always a ``(y, x)`` uint8 array on the exact grid of the image, with class ids
-``0..254`` and :data:`IGNORE_INDEX` (255) where a pixel has no label. Sparse hand-drawn polygons
+The result is always a ``(y, x)`` uint8 array on the exact grid of the image, with class indices
+``0..254`` and :data:`IGNORE_INDEX` (255) where a pixel has no label, and a
+:class:`~terralearn.classes.ClassTable` from the label codes (sparse codes such as NLCD's
+become contiguous indices) to indices, names and colours. Sparse hand-drawn polygons
 are a first-class case: everything outside them is ``IGNORE_INDEX``, which losses and metrics skip.
 :func:`open_label_rows` reads a label raster already on the image grid by bands of rows, with the
 same encoding and classes, so that large rasters need not be held whole.
