@@ -85,11 +85,12 @@ def test_polygons_in_another_crs_are_reprojected(tmp_path, image):
     np.testing.assert_array_equal(open_labels(path, image).data.values, expected(1, 0))
 
 
-def test_numeric_class_column_maps_to_itself(tmp_path, image):
+def test_numeric_class_column_codes_become_contiguous_indices(tmp_path, image):
     path = polygons(tmp_path, code=[7, 3], note=["a", "b"])
     labels = open_labels(path, image, class_column="code")
-    assert labels.classes == {3: "3", 7: "7"}
-    np.testing.assert_array_equal(labels.data.values, expected(7, 3))
+    assert labels.classes == {0: "3", 1: "7"}
+    assert labels.table.codes == [3, 7]
+    np.testing.assert_array_equal(labels.data.values, expected(1, 0))
 
 
 def test_ambiguous_class_column(tmp_path, image):
@@ -149,7 +150,9 @@ def test_label_raster_on_the_same_grid(tmp_path, image):
     with rasterio.open(path, "r+") as ds:
         ds.update_tags(class_names=json.dumps({"0": "water", "1": "crop", "2": "tree"}))
     labels = open_labels(path, image)
+    # a class_names tag declares its classes (here code 1 is absent but kept)
     assert labels.classes == {0: "water", 1: "crop", 2: "tree"}
+    assert labels.table.codes == [0, 1, 2]
     want = data[0].copy()
     want[0, 0] = IGNORE_INDEX
     np.testing.assert_array_equal(labels.data.values, want)
@@ -196,23 +199,23 @@ def test_label_raster_in_geographic_crs(tmp_path, image, caplog):
     lon, lat = warp_transform(CRS, "EPSG:4326", ex, ey)
     lc = ((np.array(lon) - lon0) / res).astype(int)
     lr = ((lat0 - np.array(lat)) / res).astype(int)
-    want = data[0][lr, lc].reshape(H, W)
-    want[want == 0] = IGNORE_INDEX
+    want = data[0][lr, lc].reshape(H, W) - 1  # codes 1, 2 -> indices 0, 1
+    want[want == 255] = IGNORE_INDEX
     # pixel centres within 1/4 label pixel of a class edge may go either way in GDAL's warper
     fx = (np.array(lon) - lon0) / res % 1
     fy = (lat0 - np.array(lat)) / res % 1
     clear = ((np.abs(fx - 0.5) < 0.25) & (np.abs(fy - 0.5) < 0.25)).reshape(H, W)
     assert clear.sum() > 50
     np.testing.assert_array_equal(labels.data.values[clear], want[clear])
-    assert {1, 2, IGNORE_INDEX} <= set(np.unique(labels.data.values).tolist())
-    assert labels.classes == {1: "class_1", 2: "class_2"}
+    assert {0, 1, IGNORE_INDEX} <= set(np.unique(labels.data.values).tolist())
+    assert labels.classes == {0: "class_1", 1: "class_2"}
 
 
-def test_label_values_must_fit_uint8(tmp_path, image):
-    data = np.full((1, H, W), 300, np.uint16)
-    path = write_tif(tmp_path / "big.tif", data, nodata=None)
+def test_label_values_must_be_integer_codes(tmp_path, image):
+    data = np.full((1, H, W), 2.5, np.float32)
+    path = write_tif(tmp_path / "frac.tif", data, nodata=None)
     with pytest.raises(
-        ConfigError, match=r"big.tif contain values \[300\]; class ids must be integers 0..254"
+        ConfigError, match=r"frac.tif contain values \[2.5\]; class codes must be integers 0..65534"
     ):
         open_labels(path, image)
 

@@ -119,9 +119,11 @@ def test_a_georeferenced_paletted_raster_holds_codes(tmp_path):
 def test_an_integer_png_mask_is_read_on_the_pixel_grid(tmp_path):
     root = dubai_copy(tmp_path / "dubai")
     labels = open_labels(root / "Tile 1" / "labels" / "image_part_001.png", like=open_image(JPEG))
-    expected = decode_colours(read_colour_mask(MASK))
-    np.testing.assert_array_equal(labels.data.values, expected)  # 255 (no label) kept as is
-    assert labels.classes == {0: "class_0", 1: "class_1", 3: "class_3", 4: "class_4"}
+    codes = decode_colours(read_colour_mask(MASK))  # codes 0, 1, 3, 4 and 255 (no label)
+    contiguous = np.full(256, 255, np.uint8)
+    contiguous[[0, 1, 3, 4]] = [0, 1, 2, 3]
+    np.testing.assert_array_equal(labels.data.values, contiguous[codes])
+    assert labels.classes == {0: "class_0", 1: "class_1", 2: "class_3", 3: "class_4"}
     assert labels.data.rio.crs is None and labels.data.shape == (96, 96)
 
 

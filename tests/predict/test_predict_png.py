@@ -17,8 +17,7 @@ from terralearn.cli.main import cli
 from terralearn.errors import ConfigError
 from terralearn.io.rasterio_ import open_quietly
 from terralearn.predict import predict_array, predict_raster
-from terralearn.predict.api import run_class_table
-from terralearn.predict.writers import class_colors, output_paths, table_colors
+from terralearn.predict.writers import output_paths
 from terralearn.store import PrepareConfig, prepare
 from terralearn.viz.colors import DEFAULT_CLASS_COLORS
 
@@ -68,35 +67,31 @@ def test_pictures_round_trip_to_a_png_in_the_class_colours(trained, tmp_path):
     assert ids.shape == (96, 96) and set(np.unique(ids)) <= {0, 1, 2, 3, 4}
     palette = np.array(DEFAULT_CLASS_COLORS[:5], dtype=np.uint8)  # no class table: the palette
     np.testing.assert_array_equal(np.moveaxis(colours, 0, -1), palette[ids])
-    assert not list(tmp_path.glob(".*")) and not list(tmp_path.glob("*.aux.xml"))
+    assert not list(tmp_path.glob(".*")) and not (tmp_path / "classes.png.aux.xml").exists()
 
 
-def _picture_run(tmp_path):
+def _picture_run(tmp_path, class_table=None):
     run = make_run(tmp_path / "run", bands=RGB, resolution=1.0)
     info = json.loads((run / "run.json").read_text())
     info["crs"] = ""  # trained on pictures
+    if class_table is not None:
+        info["class_table"] = class_table
     (run / "run.json").write_text(json.dumps(info))
     return run
 
 
 def test_the_png_takes_the_colours_of_a_class_table(tmp_path):
     table = [
-        {"value": "#8429F6", "name": "water", "color": "#8429F6"},
-        {"value": "#E2A929", "name": "forest", "color": "#E2A929"},
-        {"value": "#3C1098", "name": "urban", "color": "#3C1098"},
+        {"index": 0, "code": 0, "name": "water", "color": "#8429f6", "values": ["#8429F6"]},
+        {"index": 1, "code": 1, "name": "forest", "color": "#e2a929", "values": ["#E2A929"]},
+        {"index": 2, "code": 2, "name": "urban", "color": "#3c1098", "values": ["#3C1098"]},
     ]
-    run = _picture_run(tmp_path)
-    predict_raster(run, JPEG, tmp_path / "a.png", class_table=table, progress=False)
-    predict_raster(run, JPEG, tmp_path / "a.tif", progress=False)
+    run = _picture_run(tmp_path, table)
+    predict_raster(run, JPEG, tmp_path / "a.png", progress=False)
+    predict_raster(run, JPEG, tmp_path / "a.tif", write="indices", progress=False)
     ids = read(tmp_path / "a.tif")[0]
     lut = np.array([[0x84, 0x29, 0xF6], [0xE2, 0xA9, 0x29], [0x3C, 0x10, 0x98]], np.uint8)
     np.testing.assert_array_equal(np.moveaxis(read(tmp_path / "a.png"), 0, -1), lut[ids])
-
-
-def test_run_class_table_reads_run_json(tmp_path):
-    (tmp_path / "run.json").write_text(json.dumps({"class_table": [{"color": "#010203"}]}))
-    assert run_class_table(tmp_path) == [{"color": "#010203"}]
-    assert run_class_table(tmp_path / "missing") is None
 
 
 def test_predict_array_of_a_picture_has_no_crs(tmp_path):
@@ -156,14 +151,3 @@ def test_a_png_output_takes_no_extra_outputs():
     with pytest.raises(ConfigError, match="--probabilities, --vectorize cannot go with a .png"):
         output_paths("out.png", probabilities=True, uncertainty=False, vectorize=True)
     assert output_paths("out.png", False, False, False) == {"class": Path("out.png")}
-
-
-def test_class_colours_from_a_table_or_the_palette():
-    classes = {0: "land", 1: "water", 2: "road"}
-    assert class_colors(classes) == {i: DEFAULT_CLASS_COLORS[i] for i in range(3)}
-    by_key = {"1": {"name": "water", "color": "#E2A929"}, "2": [1, 2, 3]}
-    assert class_colors(classes, by_key) == {
-        0: DEFAULT_CLASS_COLORS[0], 1: (226, 169, 41), 2: (1, 2, 3),
-    }  # fmt: skip
-    listed = [{"index": 2, "colour": "#000010"}, {"name": "ignore", "color": None}]
-    assert table_colors(listed) == {2: (0, 0, 16)}

@@ -52,6 +52,15 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
     help="Read an IMAGE without a CRS (e.g. a TIFF) on its pixel grid; JPEG/PNG always are.",
 )
 @click.option(
+    "--write",
+    "write",
+    type=click.Choice(["codes", "indices"]),
+    default="codes",
+    show_default=True,
+    help="Class values in OUTPUT: the label codes of the training labels (e.g. NLCD 11..95; "
+    "uint16 above 254) or the model's class indices 0..K-1.",
+)
+@click.option(
     "--min-area",
     type=float,
     default=0.0,
@@ -70,18 +79,19 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
     run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
-    vectorize, min_area, dask_spec, checkpoint, overwrite, quiet, pixel_grid,
+    vectorize, write, min_area, dask_spec, checkpoint, overwrite, quiet, pixel_grid,
 ) -> None:  # fmt: skip
     """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG, .zarr or .png).
 
     The raster is streamed tile by tile (memory does not grow with its size) and overlapping
-    tiles are blended; OUTPUT has the input's CRS, transform and size, nodata (255) where
-    the input has no valid value, a colour table and the class names. A picture without a
-    CRS (JPEG, PNG) is predicted on its pixel grid: OUTPUT.png is the class map in the class
+    tiles are blended; OUTPUT has the input's CRS, transform and size, the label codes the
+    model was trained on (or its class indices with --write indices), nodata (255, or 65535
+    for uint16 codes) where the input has no valid value, a colour table and the class names
+    (tags, and GDAL category names in OUTPUT.aux.xml for QGIS). A picture without a CRS
+    (JPEG, PNG) is predicted on its pixel grid: OUTPUT.png is the class map in the class
     colours (RGB, black where nodata), OUTPUT.tif a class map without a CRS.
     """
     from terralearn.predict import predict_raster
-    from terralearn.predict.api import run_class_table
     from terralearn.predict.model import load_predictor
     from terralearn.predict.windows import check_tiling
     from terralearn.predict.writers import output_paths
@@ -95,7 +105,7 @@ def predict(
         model, image, output, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
         tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
         min_area=min_area, blend=blend, dask=dask_spec, overwrite=overwrite, progress=not quiet,
-        pixel_grid=pixel_grid, class_table=run_class_table(run),
+        pixel_grid=pixel_grid, write=write,
     )  # fmt: skip
     mpx = result.height * result.width / 1e6
     click.echo(  # plain lines (no wrapping): scripts read the paths

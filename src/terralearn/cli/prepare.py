@@ -18,6 +18,20 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option("--out", "out", required=True, help="Chip store folder to create.")
 @click.option("--bands", default=None, help="Comma-separated band names to keep, in order.")
 @click.option("--class-column", default=None, help="Attribute holding the class of each polygon.")
+@click.option(
+    "--classes",
+    default=None,
+    metavar="FILE",
+    help="Class table (.csv or .yaml) with value,name[,color]: value a label code or #RRGGBB "
+    "mask colour; the name 'ignore' means no label; rows sharing a name merge.",
+)
+@click.option(
+    "--label-product",
+    default=None,
+    metavar="NAME",
+    help="The labels are a known product: nlcd, worldcover, dynamic-world or corine (official "
+    "names and colours) [recognised from sparse codes].",
+)
 @click.option("--chip-size", type=int, default=None, help="Chip size in pixels [128].")
 @click.option(
     "--stride", type=int, default=None, help="Distance between chips in pixels [chip size]."

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from terralearn._fs import atomic_output, check_output, load_weights
+from terralearn.classes import ClassTable
 from terralearn.errors import ConfigError, NotARunError
 from terralearn.graph.objects import (
     COMPACTNESS,
@@ -61,6 +62,13 @@ class SegmentRun:
     @property
     def classes(self) -> dict[int, str]:
         return {int(k): v for k, v in self.config["classes"].items()}
+
+    @property
+    def table(self) -> ClassTable:
+        """Code, name and colour of each class (code = index for runs without a class table)."""
+        if self.config.get("class_table"):
+            return ClassTable.from_json(self.config["class_table"])
+        return ClassTable.from_names(self.classes)
 
     @property
     def pixels_per_segment(self) -> float:
@@ -198,6 +206,7 @@ def train_segments(
         "kind": KIND,
         "bands": [str(b) for b in da["band"].values],
         "classes": {str(k): v for k, v in class_names.items()},
+        "class_table": aligned.table.to_json(),
         "segments": {
             # per *requested* segment, so the same image segments identically at prediction
             "pixels_per_segment": count / requested,
@@ -296,7 +305,7 @@ def predict_segments(
         OutputExistsError: ``output`` exists and ``overwrite`` is False.
     """
     from terralearn.io import open_image
-    from terralearn.predict.writers import GEOTIFF_SUFFIXES, GeoTiffWriter, Grid
+    from terralearn.predict.writers import GEOTIFF_SUFFIXES, GeoTiffWriter, Grid, class_legend
 
     start = time.perf_counter()
     output = Path(output)
@@ -315,10 +324,11 @@ def predict_segments(
     del pixels
     classes = to_raster(sg.segments.labels, run.classifier.predict(sg).astype(np.uint8), NODATA)
     grid = Grid(classes.shape[0], classes.shape[1], da.rio.crs, da.rio.transform())
+    legend = class_legend(run.table, "codes")  # the label codes, as raster predictions
     with atomic_output(output, overwrite) as tmp:
-        writer = GeoTiffWriter({"class": tmp}, grid, run.classes)
+        writer = GeoTiffWriter({"class": tmp}, grid, run.classes, legend)
         try:
-            writer.write(0, 0, classes)
+            writer.write(0, 0, legend.lookup()[classes])
             writer.close()
         except BaseException:
             writer.abort()

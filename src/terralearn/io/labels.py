@@ -1,7 +1,9 @@
 """Labels on the image grid: vector polygons rasterized, label rasters reprojected.
 
-The result is always a ``(y, x)`` uint8 array on the exact grid of the image, with class ids
-``0..254`` and :data:`IGNORE_INDEX` (255) where a pixel has no label. Sparse hand-drawn polygons
+The result is always a ``(y, x)`` uint8 array on the exact grid of the image, with class indices
+``0..254`` and :data:`IGNORE_INDEX` (255) where a pixel has no label, and a
+:class:`~terralearn.classes.ClassTable` from the label codes (sparse codes such as NLCD's
+become contiguous indices) to indices, names and colours. Sparse hand-drawn polygons
 are a first-class case: everything outside them is ``IGNORE_INDEX``, which losses and metrics skip.
 :func:`open_label_rows` reads a label raster already on the image grid by bands of rows, with the
 same encoding and classes, so that large rasters need not be held whole.
@@ -14,8 +16,9 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,19 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from terralearn.classes import (  # noqa: F401 (IGNORE_INDEX re-exported)
+    IGNORE_INDEX,
+    IGNORE_NAME,
+    MAX_CODE,
+    PRODUCT_TITLES,
+    ClassTable,
+    decode_color_mask,
+    product_name,
+    product_table,
+    recognise_product,
+    rgb_to_hex,
+    table_for_codes,
+)
 from terralearn.errors import (
     ConfigError,
     InputNotFoundError,
@@ -38,14 +54,13 @@ from terralearn.errors import (
     TerralearnError,
     UnknownColumnError,
 )
-from terralearn.io.pairs import colour_mask_message, is_colour_mask
+from terralearn.io.pairs import colour_mask_message, is_colour_mask, read_colour_mask
 from terralearn.io.rasterio_ import RasterMeta, inspect_raster, open_quietly
 from terralearn.io.readers import is_pixel_grid
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
-"""Label value of unlabelled / nodata pixels (labels are uint8, class ids 0..254)."""
+# IGNORE_INDEX (255, "no label") is defined in terralearn.classes and re-exported here
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".parquet", ".geoparquet", ".fgb")
 MEMORY_SOURCE = "<in-memory labels>"
@@ -62,6 +77,11 @@ class Labels:
 
     data: xr.DataArray
     classes: dict[int, str]
+    table: ClassTable | None = None
+
+    def __post_init__(self) -> None:
+        if self.table is None:
+            self.table = ClassTable.from_names(self.classes)
 
     @property
     def num_classes(self) -> int:
@@ -74,6 +94,8 @@ def open_labels(
     like: xr.DataArray,
     class_column: str | None = None,
     classes: Sequence[str] | None = None,
+    class_table: ClassTable | None = None,
+    label_product: str | None = None,
 ) -> Labels:
     """Read labels and put them on the grid of ``like``.
 
@@ -84,11 +106,20 @@ def open_labels(
         class_column: vector attribute holding the class; None picks the only string column.
         classes: class names in id order. For string classes this fixes the ids (default: sorted
             names -> 0..K-1); for numeric classes and rasters it names ids 0..len-1.
+        class_table: a table mapping label codes (or polygon class names) to classes (from
+            ``--classes``); every code of the labels must be in it.
+        label_product: a built-in product (``nlcd``, ``worldcover``, ``dynamic-world``,
+            ``corine``) whose codes the labels hold.
 
     Vector features are reprojected to the image CRS and rasterized with pixel-centre sampling
     (``all_touched=False``); where polygons overlap the later feature wins. Raster labels on another
-    grid are reprojected with nearest neighbour. Raster class names come from a ``class_names``
-    GeoTIFF tag (JSON ``{"0": "water", ...}``) when present, else ``class_<v>``.
+    grid are reprojected with nearest neighbour. Label codes (integers 0..65534, in any integer or
+    float raster) become contiguous class indices 0..K-1 in code order (or in the order of
+    ``class_table``); the result's ``table`` keeps code, name and colour of each class. Names
+    and colours come from ``class_table``, else the raster's own metadata (a ``class_names``
+    GeoTIFF tag ``{"11": "water", ...}``, category names or a raster attribute table in its
+    ``.aux.xml``, its colour table), else the built-in product (named or recognised from sparse
+    codes), else ``class_<code>``.
 
     Raises:
         InputNotFoundError, NotAVectorError, NotARasterError, MissingCRSError, NoOverlapError,
@@ -97,9 +128,10 @@ def open_labels(
     import geopandas as gpd
 
     if isinstance(src, gpd.GeoDataFrame):
-        return _from_vector(src, like, MEMORY_SOURCE, class_column, classes)
+        return _from_vector(src, like, MEMORY_SOURCE, class_column, classes, class_table)
     if isinstance(src, xr.DataArray):
-        return _from_raster(src, like, MEMORY_SOURCE, classes)
+        spec = _Spec(classes, class_table, label_product)
+        return _from_raster(src, like, MEMORY_SOURCE, spec)
     path = Path(src)
     if not path.exists():
         raise InputNotFoundError(f"labels {str(path)!r} do not exist; check the path")
@@ -115,10 +147,12 @@ def open_labels(
                 f"{path} is not a readable vector file ({reason}); give GeoPackage, GeoJSON, "
                 "Shapefile or GeoParquet polygons"
             ) from None
-        return _from_vector(gdf, like, str(path), class_column, classes)
+        return _from_vector(gdf, like, str(path), class_column, classes, class_table)
     meta = inspect_raster(str(path), require_crs=False)
     if is_colour_mask(meta):
-        raise ConfigError(colour_mask_message(path))
+        if class_table is None or not class_table.is_color_mask:
+            raise ConfigError(colour_mask_message(path))
+        return _from_colour_mask(path, like, class_table)
     if meta.crs is None and not is_pixel_grid(like):
         raise MissingCRSError(
             f"labels {path} have no CRS; set one with `rio edit-info --crs EPSG:XXXX {path}`"
@@ -138,8 +172,11 @@ def open_labels(
         da = da.rio.write_nodata(meta.nodata, encoded=False)
     elif _is_picture_mask(meta):
         da = da.rio.write_nodata(IGNORE_INDEX, encoded=False)
-    da.attrs["class_names"] = meta.tags.get("class_names")
-    return _from_raster(da, like, str(path), classes)
+    names, colors = raster_class_metadata(path, meta.tags)
+    spec = _Spec(
+        classes, class_table, label_product, names, colors, _declared(meta.tags, str(path))
+    )
+    return _from_raster(da, like, str(path), spec)
 
 
 # --- helpers shared by both paths -------------------------------------------------------------
@@ -207,7 +244,7 @@ def _pick_column(gdf, source: str, class_column: str | None) -> str:
     return strings[0]
 
 
-def _from_vector(gdf, like, source: str, class_column, classes) -> Labels:
+def _from_vector(gdf, like, source: str, class_column, classes, class_table=None) -> Labels:
     if is_pixel_grid(like):
         raise ConfigError(
             f"polygon labels {source} need a georeferenced image, but {_image_source(like)} has "
@@ -225,26 +262,36 @@ def _from_vector(gdf, like, source: str, class_column, classes) -> Labels:
     gdf = gdf.to_crs(like.rio.crs)
     _check_overlap(gdf.total_bounds, like, source)
     values = gdf[column]
+    table: ClassTable | None = None
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         arr = values.to_numpy(dtype="float64")
-        bad = sorted(set(arr[(arr != np.round(arr)) | (arr < 0) | (arr >= IGNORE_INDEX)].tolist()))
+        bad = sorted(set(arr[(arr != np.round(arr)) | (arr < 0) | (arr > MAX_CODE)].tolist()))
         if bad:
             raise ConfigError(
                 f"column {column!r} of {source} has values {bad[:5]}; numeric classes must be "
-                f"integers 0..{IGNORE_INDEX - 1}"
+                f"integer codes 0..{MAX_CODE}"
             )
-        ids = arr.astype(np.int64)
-        present = sorted(set(ids.tolist()))
-        names = (
-            _names_from_list(present, classes, source)
-            if classes is not None
-            else {i: str(i) for i in present}
-        )
+        codes = arr.astype(np.int64)
+        found = pd.Series(codes).value_counts().to_dict()
+        if class_table is not None:
+            class_table.check_values(found, source, "--classes", unit="features")
+            table = class_table
+            ids = class_table.lookup(codes.tolist()).astype(np.int64)
+        elif classes is not None:
+            names = _names_from_list(sorted(found), classes, source)
+            table = ClassTable.from_names(names)
+            ids = codes
+        else:
+            table = table_for_codes(found, names={c: str(c) for c in found})
+            ids = table.lookup(codes.tolist()).astype(np.int64)
     else:
         text = values.astype(str)
         present_names = sorted(set(text))
-        order = [str(c) for c in classes] if classes is not None else present_names
-        unknown = sorted(set(present_names) - set(order))
+        if class_table is not None:
+            order = class_table.names
+        else:
+            order = [str(c) for c in classes] if classes is not None else present_names
+        unknown = sorted(set(present_names) - set(order) - {IGNORE_NAME})
         if unknown:
             raise ConfigError(
                 f"column {column!r} of {source} has classes {unknown} missing from classes {order}; add them"
@@ -254,21 +301,222 @@ def _from_vector(gdf, like, source: str, class_column, classes) -> Labels:
                 f"{source} has {len(order)} classes; at most {IGNORE_INDEX} fit in uint8 labels"
             )
         lookup = {name: i for i, name in enumerate(order)}
+        lookup.setdefault(IGNORE_NAME, IGNORE_INDEX)
         ids = text.map(lookup).to_numpy(dtype=np.int64)
-        names = dict(enumerate(order))
+        table = class_table or ClassTable.from_names(dict(enumerate(order)))
+    keep = ids != IGNORE_INDEX
     h, w = like.sizes["y"], like.sizes["x"]
     data = rasterize(
-        zip(gdf.geometry.values, ids.tolist(), strict=True),
+        zip(gdf.geometry.values[keep], ids[keep].tolist(), strict=True),
         out_shape=(h, w),
         transform=like.rio.transform(),
         fill=IGNORE_INDEX,
         dtype="uint8",
         all_touched=False,
     )
-    return Labels(data=_on_grid(data, like, source), classes=names)
+    return Labels(data=_on_grid(data, like, source), classes=table.as_dict, table=table)
 
 
 # --- raster labels ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Spec:
+    """Where a raster's class table comes from (see :func:`resolve_class_table`)."""
+
+    classes: Sequence[str] | None = None
+    class_table: ClassTable | None = None
+    label_product: str | None = None
+    names: dict[int, str] = field(default_factory=dict)
+    colors: dict[int, str] = field(default_factory=dict)
+    declared: tuple[int, ...] = ()
+
+
+def resolve_class_table(
+    found: dict[int, int],
+    source: str,
+    class_table: ClassTable | None = None,
+    label_product: str | None = None,
+    names: dict[int, str] | None = None,
+    colors: dict[int, str] | None = None,
+    classes: Sequence[str] | None = None,
+    declared: Sequence[int] = (),
+) -> ClassTable:
+    """The class table of label codes ``found`` (code -> pixels).
+
+    Precedence: ``class_table`` (a ``--classes`` file: all its classes, in its order), else the
+    classes that occur (and the ``declared`` codes of a ``class_names`` tag), named from the raster's own ``names``/``colors``, then the built-in
+    ``label_product`` (or the product recognised from sparse codes), then ``class_<code>``.
+
+    Raises:
+        ConfigError: a code is not in ``class_table`` or ``label_product``; a code is not an
+            integer 0..65534; more than 255 classes.
+    """
+    _check_values(np.array(sorted(found), dtype=np.float64), source)
+    found = {int(k): int(v) for k, v in found.items()}
+    if class_table is not None:
+        class_table.check_values(found, source, "--classes")
+        missing = [c.name for c in class_table if not any(c2 in found for c2 in c.values)]
+        if missing:
+            logger.warning("labels %s: no pixel of the classes %s", source, missing)
+        return class_table
+    if classes is not None:
+        return ClassTable.from_names(_names_from_list(sorted(found), classes, source))
+    product = None
+    if label_product is not None:
+        product = product_name(label_product)
+        product_table(product).check_values(found, source, f"--label-product {product}")
+    else:
+        product = recognise_product(found)
+        if product is not None:
+            logger.info(
+                "labels %s: codes %s are %s codes; using its class names and colours "
+                "(--label-product %s)",
+                source,
+                sorted(found),
+                PRODUCT_TITLES[product],
+                product,
+            )
+    if len(found) > IGNORE_INDEX:
+        raise ConfigError(
+            f"labels {source} hold {len(found)} distinct codes; at most {IGNORE_INDEX} classes "
+            "fit in uint8 labels: merge codes with --classes FILE"
+        )
+    return table_for_codes(set(found) | set(declared), names, colors, product)
+
+
+def raster_class_metadata(
+    path: str | os.PathLike, tags: dict[str, str] | None = None
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Class names and colours a label raster declares itself: code -> name, code -> ``#rrggbb``.
+
+    Names come from (highest first) a ``class_names`` tag (JSON ``{"11": "water"}``, written by
+    terralearn: its codes are classes even where absent, see :func:`resolve_class_table`), a raster
+    attribute table or GDAL category names in the ``.aux.xml`` PAM file beside the raster;
+    colours from the raster's colour table. Empty names are skipped.
+    """
+    names: dict[int, str] = {}
+    colors: dict[int, str] = {}
+    aux = Path(f"{path}.aux.xml")
+    if aux.is_file():
+        pam_names, pam_colors = _pam_categories(aux)
+        names.update(pam_names)
+        colors.update(pam_colors)
+    with open_quietly(path) as ds:
+        try:
+            colormap = ds.colormap(1)
+        except ValueError:  # no colour table
+            colormap = {}
+    for code, rgba in colormap.items():
+        colors.setdefault(int(code), rgb_to_hex(rgba))
+    tag = (tags or {}).get("class_names")
+    if tag:
+        try:
+            names.update({int(k): str(v) for k, v in json.loads(tag).items()})
+        except (ValueError, TypeError, AttributeError):
+            raise ConfigError(
+                f"labels {path}: the class_names tag is not a JSON object like "
+                '{"0": "water", "1": "crop"}; fix it with `rio edit-info --tag class_names=...`'
+            ) from None
+    return {k: v for k, v in names.items() if v.strip()}, colors
+
+
+# GDAL raster attribute table field usages (GDALRATFieldUsage)
+_RAT_NAME, _RAT_MINMAX, _RAT_RED, _RAT_GREEN, _RAT_BLUE = 2, 5, 6, 7, 8
+_RAT_NAME_COLUMNS = (
+    "class_name",
+    "classname",
+    "class_names",
+    "name",
+    "label",
+    "class",
+    "land_cover",
+)
+
+
+def _pam_categories(aux: Path) -> tuple[dict[int, str], dict[int, str]]:
+    """Category names and RAT names/colours of band 1 in a GDAL PAM ``.aux.xml`` file.
+
+    rasterio has no API for category names or raster attribute tables, so the PAM XML GDAL
+    writes (``<CategoryNames>``, ``<GDALRasterAttributeTable>``) is read directly.
+    """
+    try:
+        root = ElementTree.parse(aux).getroot()
+    except (ElementTree.ParseError, OSError):
+        logger.warning("labels: cannot parse %s; ignoring its class names", aux)
+        return {}, {}
+    band = next(
+        (b for b in root.iter("PAMRasterBand") if b.get("band", "1") == "1"),
+        None,
+    )
+    if band is None:
+        return {}, {}
+    names: dict[int, str] = {}
+    colors: dict[int, str] = {}
+    categories = band.find("CategoryNames")
+    if categories is not None:
+        for code, item in enumerate(categories.findall("Category")):
+            names[code] = (item.text or "").strip()
+    rat = band.find("GDALRasterAttributeTable")
+    if rat is not None:
+        rat_names, rat_colors = _rat_rows(rat)
+        names.update({k: v for k, v in rat_names.items() if v})
+        colors.update(rat_colors)
+    return names, colors
+
+
+def _rat_rows(rat) -> tuple[dict[int, str], dict[int, str]]:
+    fields = []
+    for f in rat.findall("FieldDefn"):
+        fields.append(
+            (
+                (f.findtext("Name") or "").strip(),
+                int(f.findtext("Type") or 0),
+                int(f.findtext("Usage") or 0),
+            )
+        )
+    lower = [name.lower() for name, _, _ in fields]
+
+    def column(usage: int, candidates: Sequence[str] = ()) -> int | None:
+        for i, (_, _, u) in enumerate(fields):
+            if u == usage:
+                return i
+        for candidate in candidates:
+            if candidate in lower:
+                return lower.index(candidate)
+        return None
+
+    value_col = column(_RAT_MINMAX, ("value", "code"))
+    name_col = column(_RAT_NAME, _RAT_NAME_COLUMNS)
+    rgb_cols = [
+        column(_RAT_RED, ("red",)),
+        column(_RAT_GREEN, ("green",)),
+        column(_RAT_BLUE, ("blue",)),
+    ]
+    row0 = float(rat.get("Row0Min", 0) or 0)
+    bin_size = float(rat.get("BinSize", 1) or 1)
+    names: dict[int, str] = {}
+    colors: dict[int, str] = {}
+    for row in rat.findall("Row"):
+        cells = [c.text or "" for c in row.findall("F")]
+        index = int(row.get("index", len(names)))
+        try:
+            code = float(cells[value_col]) if value_col is not None else row0 + index * bin_size
+        except (ValueError, IndexError):
+            continue
+        if not float(code).is_integer():
+            continue
+        code = int(code)
+        if name_col is not None and name_col < len(cells):
+            names[code] = cells[name_col].strip()
+        if all(c is not None and c < len(cells) for c in rgb_cols):
+            try:
+                rgb = [float(cells[c]) for c in rgb_cols]  # type: ignore[index]
+            except ValueError:
+                continue
+            scale = 255.0 if max(rgb) <= 1.0 and fields[rgb_cols[0]][1] == 1 else 1.0
+            colors[code] = rgb_to_hex([round(v * scale) for v in rgb])
+    return names, colors
 
 
 def _grid_text(crs: CRS, transform: Affine) -> str:
@@ -282,7 +530,7 @@ def _grid_text(crs: CRS, transform: Affine) -> str:
     return f"{crs.to_string()} {res} {unit}"
 
 
-def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> Labels:
+def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, spec: _Spec) -> Labels:
     da = da.squeeze(drop=True) if da.ndim == 3 and da.shape[0] == 1 else da
     if da.ndim != 2:
         raise ConfigError(f"labels {source} must be 2D (y, x); got dims {list(da.dims)}")
@@ -298,12 +546,18 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
         _check_overlap(transform_bounds(crs, like.rio.crs, *da.rio.bounds()), like, source)
     nodata = da.rio.nodata
     values = np.asarray(da.data if not hasattr(da.data, "compute") else da.data.compute())
+    names = dict(spec.names)
+    if not names and da.attrs.get("class_names"):  # an in-memory array with the tag
+        names, _ = raster_class_metadata_from_tag(da.attrs["class_names"], source)
+        spec.declared = tuple(names)
     invalid = _invalid(values, nodata)
-    present = _present_values(values, invalid)
-    _check_values(present, source)
-    data = _encode(values, invalid, nodata)
-    ids = [int(v) for v in present]
-    names = _raster_names(da.attrs.get("class_names"), ids, classes, source)
+    encoder = CodeEncoder(source)
+    data = encoder.encode(values, invalid, record=True)
+    table = resolve_class_table(
+        encoder.found, source, spec.class_table, spec.label_product, names, spec.colors,
+        spec.classes, spec.declared,
+    )  # fmt: skip
+    np.take(encoder.lookup_to(table), data, out=data)
     same_grid = is_pixel_grid(like) or (
         crs == like.rio.crs
         and transform.almost_equals(like.rio.transform())
@@ -318,7 +572,129 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, classes) -> 
         src = xr.DataArray(data, dims=("y", "x"), coords={"y": da["y"].values, "x": da["x"].values})
         src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(IGNORE_INDEX)
         data = src.rio.reproject_match(like, resampling=Resampling.nearest).values
-    return Labels(data=_on_grid(data, like, source), classes=names)
+    return Labels(data=_on_grid(data, like, source), classes=table.as_dict, table=table)
+
+
+def _declared(tags: dict[str, str], source: str) -> tuple[int, ...]:
+    """The codes a terralearn ``class_names`` tag declares: classes even where absent."""
+    tag = tags.get("class_names")
+    return tuple(raster_class_metadata_from_tag(tag, source)[0]) if tag else ()
+
+
+def raster_class_metadata_from_tag(tag: str, source: str) -> tuple[dict[int, str], dict]:
+    try:
+        return {int(k): str(v) for k, v in json.loads(tag).items()}, {}
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigError(
+            f"labels {source}: the class_names tag is not a JSON object like "
+            '{"0": "water", "1": "crop"}; fix it with `rio edit-info --tag class_names=...`'
+        ) from None
+
+
+class CodeEncoder:
+    """Label codes -> uint8 class indices, a band of rows at a time.
+
+    Until :meth:`use_table` is called, codes get provisional indices in the order they are met
+    (so a first sweep can count pixels per class before all codes are known); :meth:`lookup_to`
+    maps provisional indices to a table's indices, and :meth:`use_table` encodes by the table.
+    """
+
+    def __init__(self, source: str = MEMORY_SOURCE) -> None:
+        self.source = source
+        self.codes: list = []  # provisional index -> code
+        self.found: dict = {}  # code -> pixels (of the rows read with record=True)
+        self._index: dict = {}  # code -> index (provisional, or the table's)
+        self._table: ClassTable | None = None
+
+    def use_table(self, table: ClassTable) -> None:
+        self._table = table
+        self._index = {}
+
+    def lookup_to(self, table: ClassTable) -> np.ndarray:
+        """uint8 (256,) provisional index -> ``table`` index (255 stays 255)."""
+        lut = np.full(256, IGNORE_INDEX, np.uint8)
+        lut[: len(self.codes)] = table.lookup(self.codes)
+        return lut
+
+    def _indices(self, codes: list) -> np.ndarray:
+        out = np.empty(len(codes), np.uint8)
+        for i, code in enumerate(codes):
+            index = self._index.get(code)
+            if index is None:
+                if self._table is not None:
+                    index = self._table.index_of(code)
+                    index = IGNORE_INDEX if index is None else index
+                elif len(self.codes) >= IGNORE_INDEX:
+                    raise ConfigError(
+                        f"labels {self.source} hold more than {IGNORE_INDEX} distinct codes; at most "
+                        f"{IGNORE_INDEX} classes fit in uint8 labels: merge codes with --classes"
+                    )
+                else:
+                    index = len(self.codes)
+                    self.codes.append(code)
+                self._index[code] = index
+            out[i] = index
+        return out
+
+    def _record(self, keys: list, counts: list, record: bool) -> None:
+        if record:
+            for key, n in zip(keys, counts, strict=True):
+                self.found[key] = self.found.get(key, 0) + n
+
+    def encode(
+        self, values: np.ndarray, invalid: np.ndarray, out: np.ndarray | None = None,
+        record: bool = True, rows: int = 256,
+    ) -> np.ndarray:  # fmt: skip
+        """``values`` as uint8 indices (:data:`IGNORE_INDEX` where ``invalid``), into ``out``."""
+        if out is None:
+            out = np.empty(values.shape, np.uint8)
+        small = values.dtype.kind == "u" and values.dtype.itemsize <= 2
+        for s in range(0, values.shape[0], rows):  # small temporaries
+            piece, bad = values[s : s + rows], invalid[s : s + rows]
+            target = out[s : s + rows]
+            if small:  # uint8/uint16 codes: count and look up by value (no sort)
+                counts = np.bincount(piece[~bad].ravel(), minlength=1)
+                codes = np.flatnonzero(counts)
+                self._record(codes.tolist(), counts[codes].tolist(), record)
+                lut = np.full(2 ** (8 * values.dtype.itemsize), IGNORE_INDEX, np.uint8)
+                lut[codes] = self._indices(codes.tolist())
+                np.take(lut, piece, out=target)
+                target[bad] = IGNORE_INDEX
+                continue
+            codes, inverse, counts = np.unique(piece[~bad], return_inverse=True, return_counts=True)
+            keys = [_code_key(c) for c in codes.tolist()]
+            self._record(keys, counts.tolist(), record)
+            target.fill(IGNORE_INDEX)
+            if keys:
+                if any(isinstance(k, float) for k in keys):  # not codes: refused with counts
+                    _check_values(np.array([k for k in keys if isinstance(k, float)]), self.source)
+                target[~bad] = self._indices(keys)[inverse.ravel()]
+        return out
+
+
+def _code_key(value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _from_colour_mask(path: Path, like: xr.DataArray, table: ClassTable) -> Labels:
+    """A colour-coded mask (RGB or paletted) decoded through the ``#RRGGBB`` values of ``table``."""
+    data = decode_color_mask(read_colour_mask(path), table, str(path))
+    if is_pixel_grid(like):
+        height, width = like.sizes["y"], like.sizes["x"]
+        if data.shape != (height, width):
+            raise ConfigError(
+                f"image {_image_source(like)!r} is {width} x {height} px but its mask {str(path)!r} "
+                f"is {data.shape[1]} x {data.shape[0]} px; a mask without a CRS must have the size "
+                "of its image"
+            )
+    elif data.shape != (like.sizes["y"], like.sizes["x"]):
+        raise ConfigError(
+            f"colour mask {path} is not on the grid of image {_image_source(like)}; a colour "
+            "mask must have the image's size"
+        )
+    return Labels(data=_on_grid(data, like, str(path)), classes=table.as_dict, table=table)
 
 
 def _check_pixel_grid_labels(da: xr.DataArray, like: xr.DataArray, source: str) -> None:
@@ -354,46 +730,13 @@ def _invalid(values: np.ndarray, nodata: float | None) -> np.ndarray:
 
 
 def _check_values(present: np.ndarray, source: str) -> None:
-    bad = present[(present != np.round(present)) | (present < 0) | (present >= IGNORE_INDEX)]
+    bad = present[(present != np.round(present)) | (present < 0) | (present > MAX_CODE)]
     if bad.size:
         raise ConfigError(
-            f"labels {source} contain values {bad[:5].tolist()}; class ids must be integers "
-            f"0..{IGNORE_INDEX - 1}: remap them, or if {bad[0]:g} means unlabelled declare it with "
+            f"labels {source} contain values [{', '.join(f'{v:g}' for v in bad[:5])}]; class codes must be integers "
+            f"0..{MAX_CODE}: remap them, or if {bad[0]:g} means unlabelled declare it with "
             f"`rio edit-info --nodata {bad[0]:g} {source}`"
         )
-
-
-def _encode(values: np.ndarray, invalid: np.ndarray, nodata: float | None) -> np.ndarray:
-    """Raster values as uint8 class ids, :data:`IGNORE_INDEX` where ``invalid``."""
-    if values.dtype == np.uint8 and (nodata is None or nodata == IGNORE_INDEX):
-        return values  # already in the label encoding: no copy
-    return np.where(invalid, IGNORE_INDEX, values).astype(np.uint8)
-
-
-def _present_values(values: np.ndarray, invalid: np.ndarray, rows: int = 256) -> np.ndarray:
-    """Distinct valid values, a band of rows at a time (no full-size temporary copies)."""
-    found: set = set()
-    for start in range(0, values.shape[0], rows):
-        block = values[start : start + rows][~invalid[start : start + rows]]
-        found.update(np.unique(block).tolist())
-    return np.array(sorted(found), dtype=values.dtype)
-
-
-def _raster_names(tag, ids: list[int], classes, source: str) -> dict[int, str]:
-    if classes is not None:
-        return _names_from_list(ids, classes, source)
-    names: dict[int, str] = {}
-    if tag:
-        try:
-            names = {int(k): str(v) for k, v in json.loads(tag).items()}
-        except (ValueError, TypeError, AttributeError):
-            raise ConfigError(
-                f"labels {source}: the class_names tag is not a JSON object like "
-                '{"0": "water", "1": "crop"}; fix it with `rio edit-info --tag class_names=...`'
-            ) from None
-    for i in ids:
-        names.setdefault(i, f"class_{i}")
-    return dict(sorted(names.items()))
 
 
 # --- label rasters on the image grid, read a band of rows at a time --------------------------
@@ -402,56 +745,71 @@ def _raster_names(tag, ids: list[int], classes, source: str) -> dict[int, str]:
 class LabelRows:
     """A one-band label raster on the exact grid of an image, read a band of rows at a time.
 
-    :meth:`read` encodes rows exactly as :func:`open_labels` does (uint8, :data:`IGNORE_INDEX`
-    where the raster holds its nodata value or NaN) and, with ``record=True``, notes the values it
-    met. Once every row has been read with ``record=True``, :attr:`classes` equals
-    ``open_labels(...).classes`` (and raises its error for values that are not class ids). Use it as
-    a context manager (it holds the file open).
+    :meth:`read` encodes rows as uint8 class indices (:data:`IGNORE_INDEX` where the raster holds
+    its nodata value or NaN). Before :meth:`use_table`, indices are provisional (codes in the
+    order met, see :class:`CodeEncoder`); reads with ``record=True`` count the pixels per code.
+    Once every row has been read with ``record=True``, :attr:`table` equals
+    ``open_labels(...).table`` (and raises its errors); :meth:`use_table` then fixes the encoding
+    and gives the provisional -> final index lookup. Use it as a context manager.
     """
 
     def __init__(
-        self, meta: RasterMeta, nodata, source: str, classes: Sequence[str] | None = None
+        self,
+        meta: RasterMeta,
+        nodata,
+        source: str,
+        classes: Sequence[str] | None = None,
+        class_table: ClassTable | None = None,
+        label_product: str | None = None,
     ) -> None:
         self.source = source
         self.width = meta.shape[1]
         self._meta = meta
         self._nodata = nodata
-        self._names = classes
-        self._found: set = set()
         self._dataset = open_quietly(meta.path)
-        self._identity = self._dataset.dtypes[0] == "uint8" and (
-            nodata is None or nodata == IGNORE_INDEX
+        names, colors = raster_class_metadata(meta.path, meta.tags)
+        self._spec = _Spec(
+            classes, class_table, label_product, names, colors, _declared(meta.tags, source)
         )
+        self.encoder = CodeEncoder(source)
 
     def read(
         self, start: int, stop: int, out: np.ndarray | None = None, record: bool = True
     ) -> np.ndarray:
-        """Rows ``start:stop`` as ``(stop - start, width)`` uint8 class ids (into ``out``)."""
+        """Rows ``start:stop`` as ``(stop - start, width)`` uint8 class indices (into ``out``)."""
         window = Window(0, start, self.width, stop - start)
-        if out is None:
-            out = np.empty((stop - start, self.width), np.uint8)
-        if self._identity:  # the file holds the encoding: read in place
-            values = self._dataset.read(1, window=window, out=out)
-            if not record:
-                return out
-        else:
-            values = self._dataset.read(1, window=window)
-        for s in range(0, len(values), 256):  # small temporaries
-            piece = values[s : s + 256]
-            invalid = _invalid(piece, self._nodata)
-            if record:
-                self._found.update(_present_values(piece, invalid).tolist())
-            if not self._identity:
-                out[s : s + 256] = _encode(piece, invalid, self._nodata)
-        return out
+        values = self._dataset.read(1, window=window)
+        return self.encoder.encode(values, _invalid(values, self._nodata), out, record)
+
+    @property
+    def found(self) -> dict:
+        """Label code -> pixels of the rows read with ``record=True``."""
+        return dict(self.encoder.found)
+
+    @property
+    def table(self) -> ClassTable:
+        """The class table of the codes read so far (raises ConfigError for bad codes)."""
+        s = self._spec
+        return resolve_class_table(
+            self.encoder.found, self.source, s.class_table, s.label_product, s.names, s.colors,
+            s.classes, s.declared,
+        )  # fmt: skip
 
     @property
     def classes(self) -> dict[int, str]:
-        """Class id -> name of the values read so far (raises ConfigError for bad values)."""
-        present = np.array(sorted(self._found), dtype=self._dataset.dtypes[0])
-        _check_values(present, self.source)
-        ids = [int(v) for v in present]
-        return _raster_names(self._meta.tags.get("class_names"), ids, self._names, self.source)
+        """Class index -> name of the codes read so far."""
+        return self.table.as_dict
+
+    @property
+    def metadata(self) -> tuple[dict[int, str], dict[int, str]]:
+        """The raster's own code -> name and code -> colour."""
+        return self._spec.names, self._spec.colors
+
+    def use_table(self, table: ClassTable) -> np.ndarray:
+        """Encode by ``table`` from now on; returns the (256,) provisional -> final lookup."""
+        lut = self.encoder.lookup_to(table)
+        self.encoder.use_table(table)
+        return lut
 
     def close(self) -> None:
         self._dataset.close()
@@ -464,7 +822,11 @@ class LabelRows:
 
 
 def open_label_rows(
-    src, like: xr.DataArray, classes: Sequence[str] | None = None
+    src,
+    like: xr.DataArray,
+    classes: Sequence[str] | None = None,
+    class_table: ClassTable | None = None,
+    label_product: str | None = None,
 ) -> LabelRows | None:
     """A :class:`LabelRows` reader if ``src`` is a one-band label raster on the grid of ``like``.
 
@@ -490,7 +852,7 @@ def open_label_rows(
     nodata = _typed_nodata(meta)
     if not same_grid or nodata is False:
         return None
-    return LabelRows(meta, nodata, str(path), classes)
+    return LabelRows(meta, nodata, str(path), classes, class_table, label_product)
 
 
 def _is_picture_mask(meta: RasterMeta) -> bool:

@@ -31,9 +31,11 @@ from terralearn.predict.writers import (
     CLASS_NODATA,
     GEOTIFF_SUFFIXES,
     PNG_SUFFIX,
+    WRITE_MODES,
     Grid,
-    class_colors,
+    class_legend,
     output_paths,
+    write_category_names,
 )
 
 READ_CACHE = 128 * 2**20  # bytes of GDAL block cache while predicting (see _read_env)
@@ -119,12 +121,6 @@ def _run_value(model_or_run: Any, key: str) -> Any:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             return json.loads(path.read_text()).get(key)
     return None
-
-
-def run_class_table(model_or_run: Any) -> Any:
-    """The ``class_table`` of a run (its ``run.json``, or the ``info`` of a ``(task, info)``
-    pair); None when there is none (runs without class colours, bare modules)."""
-    return _run_value(model_or_run, "class_table")
 
 
 def _read_env():
@@ -213,7 +209,7 @@ def predict_raster(
     overwrite: bool = False,
     progress: bool = True,
     pixel_grid: bool = False,
-    class_table: Any = None,
+    write: str = "codes",
 ) -> PredictionResult:
     """Predict a raster of any size tile by tile and write a georeferenced class map.
 
@@ -225,11 +221,11 @@ def predict_raster(
     Args:
         model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
         image: an image path or a DataArray; it needs the bands the model was trained on.
-        output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map uint8, nodata 255, colour table,
-            class names in the tags; no CRS for a pixel-grid image), ``*.zarr`` (arrays
-            ``class``/``probabilities``/``uncertainty``, CRS in ``spatial_ref``) or ``*.png``
-            (RGB in the class colours of the run, black where the input has no valid value;
-            the class map alone, held in memory until written).
+        output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map with a colour table, class names
+            in the tags and as category names in ``*.tif.aux.xml``; no CRS for a pixel-grid
+            image), ``*.zarr`` (arrays ``class``/``probabilities``/``uncertainty``, CRS in
+            ``spatial_ref``) or ``*.png`` (RGB in the class colours of the run, black where the
+            input has no valid value; the class map alone, held in memory until written).
         tile_size: tile side in pixels (default 512, or 4x the training chip size).
         overlap: pixels shared by neighbouring tiles (default: receptive field rounded up to 32,
             at most a quarter of the tile).
@@ -246,8 +242,10 @@ def predict_raster(
         progress: show a progress bar.
         pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid; JPEG/PNG
             pictures are read so anyway.
-        class_table: the class table whose colours a ``.png`` takes (default: the run's
-            ``class_table``, else the default palette).
+        write: ``"codes"``: the class codes of the training labels (e.g. NLCD 11..95; uint8 with
+            nodata 255, or uint16 with nodata 65535 for codes above 254); ``"indices"``: the
+            model's class indices 0..K-1 (uint8, nodata 255). See
+            :func:`terralearn.predict.writers.class_legend`.
 
     Returns:
         A :class:`PredictionResult` with the output paths.
@@ -272,10 +270,14 @@ def predict_raster(
         from terralearn.predict.dask_ import parse_dask
 
         parse_dask(dask)  # a typo fails before the model loads
+    if write not in WRITE_MODES:
+        raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
     finals = output_paths(output, probabilities, uncertainty, vectorize)
     for path in finals.values():
         check_output(path, overwrite)
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
+    legend = class_legend(predictor.table, write)
+    to_values = legend.lookup()
     grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
     is_tiff = finals["class"].suffix.lower() in GEOTIFF_SUFFIXES
     is_png = finals["class"].suffix.lower() == PNG_SUFFIX
@@ -293,13 +295,14 @@ def predict_raster(
             for kind, path in finals.items()
         }
         if is_png:
-            table = class_table if class_table is not None else run_class_table(model_or_run)
-            colors = class_colors(predictor.classes, table)
+            colors = {i: predictor.table.rgb(i) for i in predictor.classes}
             writer: Any = PngWriter(temps["class"], grid, colors)
         elif is_tiff:
-            writer = GeoTiffWriter(temps, grid, predictor.classes)
+            writer = GeoTiffWriter(temps, grid, predictor.classes, legend)
         else:
-            writer = ZarrWriter(temps["class"], grid, predictor.classes, probabilities, uncertainty)
+            writer = ZarrWriter(
+                temps["class"], grid, predictor.classes, probabilities, uncertainty, legend
+            )
         runner = None
         if dask is not None:
             from terralearn.predict.dask_ import dask_client, dask_runner
@@ -315,7 +318,7 @@ def predict_raster(
                     classes = class_map(probs, valid, CLASS_NODATA)
                     counts += np.bincount(classes.ravel(), minlength=256)
                     writer.write(
-                        y0, x0, classes,
+                        y0, x0, to_values[classes],
                         probs if probabilities else None,
                         entropy(probs) if uncertainty else None,
                     )  # fmt: skip
@@ -330,9 +333,11 @@ def predict_raster(
         if vectorize:
             array, transform, crs = read_class_map(temps["class"])
             write_polygons(
-                polygons(array, transform, crs, predictor.classes, min_area, CLASS_NODATA),
+                polygons(array, transform, crs, legend.by_value, min_area, legend.nodata),
                 temps["vectors"],
             )
+    if is_tiff:  # category names for GDAL / QGIS, beside the renamed map
+        write_category_names(finals["class"], legend)
     return PredictionResult(
         paths=finals,
         height=layout.height,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from terralearn.classes import ClassTable
 from terralearn.errors import ConfigError, IncompatibleError
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
@@ -36,6 +37,7 @@ class Predictor:
         align: the network's down-sampling factor (tiles starting on multiples of it stay exact).
         fill: per-band value put where the input is nodata (the training mean: normalises to 0).
         source: a name for messages (the run path or the module's class).
+        table: code, name and colour of each class (default: code = index).
     """
 
     module: Any
@@ -49,7 +51,12 @@ class Predictor:
     align: int = 1
     fill: np.ndarray | None = None
     source: str = "the model"
+    table: ClassTable | None = None
     _proba: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.table is None:
+            self.table = ClassTable.from_names(self.classes)
 
     def __call__(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
         """Probabilities ``(B, K, H, W)`` float32 for raw tiles ``(B, C, H, W)`` float32."""
@@ -155,6 +162,7 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
         align=_alignment(network, depth),
         fill=fill,
         source=source or f"the model ({type(task).__name__})",
+        table=info.table if info is not None else None,
         _proba=hasattr(task, "predict_proba"),
     )
 

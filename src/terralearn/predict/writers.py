@@ -8,7 +8,10 @@ by xarray: the CRS is in a CF ``spatial_ref`` variable named by each array's ``g
 
 Outputs of one prediction (``OUTPUT`` = ``NAME.tif``):
 
-- ``NAME.tif``: class map, uint8, nodata 255, colour table, class names in the tags;
+- ``NAME.tif``: class map with the label codes of the training labels (``write="codes"``: uint8
+  with nodata 255 when every code is below 255, else uint16 with nodata 65535) or the model's
+  class indices (``write="indices"``: uint8, nodata 255); a colour table, and the class names in
+  the tags and as GDAL category names in ``NAME.tif.aux.xml`` (QGIS shows them as the legend);
 - ``NAME_probabilities.tif``: one float32 band per class (``--probabilities``), nodata NaN;
 - ``NAME_uncertainty.tif``: entropy of the mean prediction in nats (``--uncertainty``);
 - ``NAME.gpkg``: class polygons (``--vectorize``).
@@ -32,9 +35,11 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
+from terralearn.classes import ClassTable, hex_to_rgb, rgb_to_hex
 from terralearn.errors import ConfigError
 
 CLASS_NODATA = 255
+CODE_NODATA_16 = 65535  # nodata of uint16 code maps (codes are at most 65534)
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIX = ".zarr"
 PNG_SUFFIX = ".png"
@@ -86,13 +91,95 @@ def output_paths(
     return paths
 
 
-def _colormap(classes: dict[int, str]) -> dict[int, tuple[int, int, int, int]]:
+WRITE_MODES = ("codes", "indices")
+
+
+@dataclass(frozen=True)
+class ClassLegend:
+    """How a class map stores its classes: a value, name and colour per class index.
+
+    Attributes:
+        values: the value written for each class index.
+        names: class names, by index.
+        colors: RGB colours, by index.
+        dtype: ``uint8`` or ``uint16``.
+        nodata: the value of pixels without a prediction (never a class value).
+    """
+
+    values: tuple[int, ...]
+    names: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]
+    dtype: str = "uint8"
+    nodata: int = CLASS_NODATA
+
+    @property
+    def by_value(self) -> dict[int, str]:
+        """Written value -> class name."""
+        return dict(zip(self.values, self.names, strict=True))
+
+    def lookup(self) -> np.ndarray:
+        """(256,) class index -> written value (index 255, no prediction, -> ``nodata``)."""
+        lut = np.full(256, self.nodata, dtype=self.dtype)
+        lut[: len(self.values)] = self.values
+        return lut
+
+    def colormap(self) -> dict[int, tuple[int, int, int, int]]:
+        top = 256 if self.dtype == "uint8" else max(self.values) + 1
+        cmap = {v: (0, 0, 0, 0) for v in range(top)}
+        for value, rgb in zip(self.values, self.colors, strict=True):
+            cmap[value] = (*rgb, 255)
+        return cmap
+
+
+def class_legend(table: ClassTable, write: str = "codes") -> ClassLegend:
+    """The legend of a class map of ``table``'s classes: their codes or their indices.
+
+    Codes below 255 are written as uint8 with nodata 255, larger codes (up to 65534, e.g.
+    CORINE) as uint16 with nodata 65535; colour-mask tables have no integer codes and always
+    write indices.
+    """
+    if write not in WRITE_MODES:
+        raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
+    values = [c.index for c in table] if write == "indices" or table.is_color_mask else table.codes
+    big = bool(values) and max(values) >= CLASS_NODATA
+    return ClassLegend(
+        values=tuple(int(v) for v in values),
+        names=tuple(table.names),
+        colors=tuple(hex_to_rgb(c) for c in table.colors),
+        dtype="uint16" if big else "uint8",
+        nodata=CODE_NODATA_16 if big else CLASS_NODATA,
+    )
+
+
+def _default_legend(classes: dict[int, str]) -> ClassLegend:
     from terralearn.viz.colors import class_color
 
-    cmap = {i: (0, 0, 0, 0) for i in range(256)}
-    for i in classes:
-        cmap[i] = (*class_color(i), 255)
-    return cmap
+    ids = sorted(classes)
+    return ClassLegend(
+        values=tuple(ids),
+        names=tuple(classes[i] for i in ids),
+        colors=tuple(class_color(i) for i in ids),
+    )
+
+
+def write_category_names(path: Path, legend: ClassLegend) -> Path:
+    """GDAL category names of a class map in its PAM sidecar ``PATH.aux.xml``.
+
+    GDAL (and QGIS) read band category names from this file; rasterio has no API to write them.
+    Entry ``v`` names value ``v``; values that are no class get an empty name.
+    """
+    from xml.etree import ElementTree
+
+    names = legend.by_value
+    root = ElementTree.Element("PAMDataset")
+    band = ElementTree.SubElement(root, "PAMRasterBand", band="1")
+    categories = ElementTree.SubElement(band, "CategoryNames")
+    for value in range(max(names) + 1 if names else 0):
+        ElementTree.SubElement(categories, "Category").text = names.get(value, "")
+    ElementTree.indent(root)
+    aux = Path(f"{path}.aux.xml")
+    aux.write_text(ElementTree.tostring(root, encoding="unicode") + "\n")
+    return aux
 
 
 class GeoTiffWriter:
@@ -102,23 +189,32 @@ class GeoTiffWriter:
         targets: temporary paths by output kind (``class``, ``probabilities``, ``uncertainty``).
         grid: output grid.
         classes: class id -> name.
+        legend: the value, name and colour of each class in the class map (default: the class
+            ids, uint8, default colours).
     """
 
-    def __init__(self, targets: dict[str, Path], grid: Grid, classes: dict[int, str]) -> None:
+    def __init__(
+        self, targets: dict[str, Path], grid: Grid, classes: dict[int, str],
+        legend: ClassLegend | None = None,
+    ) -> None:  # fmt: skip
         import rasterio
 
         self.targets = {k: v for k, v in targets.items() if k != "vectors"}
         self.grid, self.classes = grid, classes
+        self.legend = legend = legend or _default_legend(classes)
         self._stages: dict[str, Path] = {}
         self._datasets: dict = {}
         names = [classes[i] for i in sorted(classes)]
-        tags = {"CLASSES": json.dumps({str(i): n for i, n in classes.items()})}
+        by_value = json.dumps({str(v): n for v, n in legend.by_value.items()})
+        tags = {"CLASSES": by_value}
         for kind, target in self.targets.items():
             # hidden sibling of the (already hidden) temporary target: a kill leaves no OUTPUT
             stage = target.with_name(f"{target.name}.stage.tif")
             self._stages[kind] = stage
             count = len(classes) if kind == "probabilities" else 1
-            dtype, nodata = ("uint8", CLASS_NODATA) if kind == "class" else ("float32", np.nan)
+            dtype, nodata = (
+                (legend.dtype, legend.nodata) if kind == "class" else ("float32", np.nan)
+            )
             with warnings.catch_warnings():  # a pixel grid (no CRS): identity transform
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
                 ds = rasterio.open(
@@ -129,9 +225,11 @@ class GeoTiffWriter:
                 )  # fmt: skip
             ds.update_tags(**tags)
             if kind == "class":
-                ds.write_colormap(1, _colormap(classes))
+                ds.write_colormap(1, legend.colormap())
                 ds.set_band_description(1, "class")
-                ds.update_tags(1, **{f"class_{i}": n for i, n in classes.items()})
+                # class_names: read back as class names when the map is used as labels
+                ds.update_tags(class_names=by_value)
+                ds.update_tags(1, **{f"class_{v}": n for v, n in legend.by_value.items()})
             elif kind == "probabilities":
                 for b, name in enumerate(names, start=1):
                     ds.set_band_description(b, name)
@@ -195,27 +293,30 @@ class ZarrWriter:
         classes: class id -> name.
         probabilities: write the ``probabilities`` array ``(band, y, x)``, one band per class.
         uncertainty: write the ``uncertainty`` array ``(y, x)``.
+        legend: the value, name and colour of each class in ``class`` (default: the class ids).
     """
 
     def __init__(
         self, target: Path, grid: Grid, classes: dict[int, str], probabilities: bool,
-        uncertainty: bool,
+        uncertainty: bool, legend: ClassLegend | None = None,
     ) -> None:  # fmt: skip
         import dask.array as dsa
         import xarray as xr
 
         self.target, self.grid = target, grid
+        self.legend = legend = legend or _default_legend(classes)
         h, w, k = grid.height, grid.width, len(classes)
         chunk = min(BLOCK, h), min(BLOCK, w)
-        ids = sorted(classes)
-        names = [classes[i] for i in ids]
+        ids = list(legend.values)
+        names = list(legend.names)
         variables = {
             "class": xr.Variable(
                 ("y", "x"),
-                dsa.zeros((h, w), dtype=np.uint8, chunks=chunk),
+                dsa.zeros((h, w), dtype=legend.dtype, chunks=chunk),
                 attrs={
                     "flag_values": ids,
                     "flag_meanings": " ".join(n.replace(" ", "_") for n in names),
+                    "flag_colors": " ".join(rgb_to_hex(c) for c in legend.colors),
                     "class_names": json.dumps(dict(zip(map(str, ids), names, strict=True))),
                 },
             )  # fmt: skip
@@ -243,7 +344,7 @@ class ZarrWriter:
         # explicit encodings replace rioxarray's, so name the grid mapping again
         encoding = {
             name: {
-                "_FillValue": CLASS_NODATA if name == "class" else np.float32(np.nan),
+                "_FillValue": legend.nodata if name == "class" else np.float32(np.nan),
                 "grid_mapping": "spatial_ref",
             }
             for name in variables
@@ -287,57 +388,6 @@ class ZarrWriter:
 # --- class colours and PNG class maps ---------------------------------------------------------
 
 
-def _parse_color(value: Any) -> tuple[int, int, int] | None:
-    """``"#RRGGBB"`` or ``[r, g, b]`` as an RGB tuple; None for anything else."""
-    if isinstance(value, str) and len(value) == 7 and value.startswith("#"):
-        try:
-            return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
-        except ValueError:
-            return None
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) >= 3:
-        return tuple(int(c) for c in value[:3])  # type: ignore[return-value]
-    return None
-
-
-def table_colors(class_table: Any) -> dict[int, tuple[int, int, int]]:
-    """Class id -> RGB from a run's ``class_table`` (absent or colourless: empty).
-
-    Accepts a list of entries (``{"index"|"id": k, "color"|"colour": "#RRGGBB", ...}``, else the
-    position is the id) or a mapping ``{"k": entry or colour}``.
-    """
-    if not class_table:
-        return {}
-    if isinstance(class_table, Mapping):
-        items = [(int(k), v) for k, v in class_table.items()]
-    else:
-        items = []
-        for position, entry in enumerate(class_table):
-            key = (
-                entry.get("index", entry.get("id", position))
-                if isinstance(entry, Mapping)
-                else position
-            )
-            items.append((int(key), entry))
-    colors = {}
-    for key, entry in items:
-        value = entry.get("color", entry.get("colour")) if isinstance(entry, Mapping) else entry
-        rgb = _parse_color(value)
-        if rgb is not None:
-            colors[key] = rgb
-    return colors
-
-
-def class_colors(
-    classes: Mapping[int, str], class_table: Any = None
-) -> dict[int, tuple[int, int, int]]:
-    """RGB colour of every class: the run's class table where it has one, else the palette of
-    :mod:`terralearn.viz.colors` (the colours of the GeoTIFF colour table)."""
-    from terralearn.viz.colors import class_color
-
-    table = table_colors(class_table)
-    return {int(i): table.get(int(i)) or class_color(int(i)) for i in classes}
-
-
 class PngWriter:
     """The class map as an RGB PNG in the class colours, :data:`PNG_NODATA_COLOR` where nodata.
 
@@ -347,7 +397,7 @@ class PngWriter:
     Args:
         target: temporary path of the PNG.
         grid: output grid (only its size is used).
-        colors: class id -> RGB (see :func:`class_colors`).
+        colors: class id -> RGB (the class table's colours).
     """
 
     def __init__(self, target: Path, grid: Grid, colors: Mapping[int, Sequence[int]]) -> None:

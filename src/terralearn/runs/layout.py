@@ -3,7 +3,8 @@
 ```
 RUN/
   config.yaml          resolved training config
-  run.json             what the model expects: bands, classes, chip size, resolution, CRS, model
+  run.json             what the model expects: bands, classes (index -> name), class_table (code,
+                       name, colour per class), chip size, resolution, CRS, model
   checkpoints/         best.ckpt (highest val mIoU) and last.ckpt, saved atomically
   logs/metrics.csv     per-epoch log (CSVLogger); logs/tensorboard when installed
   metrics.json         summary: best score and epoch, timing, validation report
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from terralearn._fs import load_weights
+from terralearn.classes import ClassTable
 from terralearn.errors import IncompatibleError, NotARunError
 
 RUN_FILE = "run.json"
@@ -50,6 +52,9 @@ class RunInfo:
     store: str
     display_low: list[float] = field(default_factory=list)  # per-band p2, for RGB figures
     display_high: list[float] = field(default_factory=list)  # per-band p98
+    # [{index, code, name, color[, values]}, ...] (terralearn.classes.ClassTable.to_json);
+    # None in runs trained before class tables (code = index then)
+    class_table: list[dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -60,7 +65,15 @@ class RunInfo:
     def from_json(cls, data: dict[str, Any]) -> RunInfo:
         data = dict(data)
         data["classes"] = {int(k): v for k, v in data["classes"].items()}
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def table(self) -> ClassTable:
+        """Code, name and colour of each class (code = index for runs without a class table)."""
+        if self.class_table:
+            return ClassTable.from_json(self.class_table)
+        return ClassTable.from_names(self.classes)
 
 
 class RunDir:

@@ -48,6 +48,7 @@ def write_training_figures(run: RunDir, task, data) -> list[Path]:
                 predictions,
                 bands=info.bands,
                 classes=info.classes,
+                colors={c.index: info.table.rgb(c.index) for c in info.table},
                 out=run.figures / "samples.png",
                 ignore_index=info.ignore_index,
                 stats_low=info.display_low or None,

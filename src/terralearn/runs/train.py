@@ -200,6 +200,7 @@ def train(
         store=str(Path(config.store).resolve()),
         display_low=[float(store.stats[b]["p2"]) for b in store.bands],
         display_high=[float(store.stats[b]["p98"]) for b in store.bands],
+        class_table=store.class_table.to_json() if store.class_table is not None else None,
     )
     if primary:
         _write_text(run.path / RUN_FILE, json.dumps(info.to_json(), indent=2))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import xarray as xr
 
+from terralearn.classes import IGNORE_INDEX, ClassTable
 from terralearn.geo.grid import chip_offsets
 
 # Target size of one band of rows read at once; large enough to amortise per-read overhead.
@@ -243,29 +244,74 @@ class ImageRows:
     rasters on another grid are aligned whole by :func:`terralearn.io.open_labels` (1 byte/pixel).
     """
 
-    def __init__(self, image: xr.DataArray, labels: str | None, class_column: str | None):
+    def __init__(
+        self,
+        image: xr.DataArray,
+        labels: str | None,
+        class_column: str | None,
+        class_table: ClassTable | None = None,
+        label_product: str | None = None,
+    ):
         from terralearn.io import open_labels
         from terralearn.io.labels import open_label_rows
 
         self.image = image
         self.any_valid = False
-        self.labels = None if labels is None else open_label_rows(labels, like=image)
-        self._classes: dict[int, str] | None = None
+        self.labels = (
+            None
+            if labels is None
+            else open_label_rows(
+                labels, like=image, class_table=class_table, label_product=label_product
+            )
+        )
+        self._table: ClassTable | None = None
         if labels is not None and self.labels is None:
-            aligned = open_labels(labels, like=image, class_column=class_column)
+            aligned = open_labels(
+                labels,
+                like=image,
+                class_column=class_column,
+                class_table=class_table,
+                label_product=label_product,
+            )
             self.labels = np.asarray(aligned.data.values, dtype=np.uint8)
-            self._classes = aligned.classes
+            self._table = aligned.table
 
     @property
     def has_labels(self) -> bool:
         return self.labels is not None
 
     @property
-    def classes(self) -> dict[int, str] | None:
-        """Class id -> name (for a windowed label raster: after a sweep with ``every_row``)."""
+    def table(self) -> ClassTable | None:
+        """This source's own class table (for a windowed label raster: after a sweep with
+        ``every_row``); the masks hold its indices until :meth:`use_table`."""
         if self.labels is None or isinstance(self.labels, np.ndarray):
-            return self._classes
-        return self.labels.classes
+            return self._table
+        return self.labels.table
+
+    @property
+    def classes(self) -> dict[int, str] | None:
+        """Class index -> name of :attr:`table`."""
+        table = self.table
+        return None if table is None else table.as_dict
+
+    def use_table(self, table: ClassTable) -> np.ndarray:
+        """Give the masks the indices of ``table`` (the classes of every source) from now on.
+
+        Returns:
+            (256,) uint8 lookup from the indices the masks held so far to ``table``'s.
+        """
+        if isinstance(self.labels, np.ndarray):
+            lut = np.full(256, IGNORE_INDEX, np.uint8)
+            own = self._table
+            if own == table:
+                lut[: len(table)] = np.arange(len(table))
+            else:
+                for c in own or ():
+                    lut[c.index] = table.lookup([c.code])[0]
+                np.take(lut, self.labels, out=self.labels)
+            self._table = table
+            return lut
+        return self.labels.use_table(table)
 
     def sweep(
         self, rows: np.ndarray, size: int, every_row: bool

@@ -2,7 +2,9 @@
 
 ```
 STORE/
-  store.json       format, version, chip size, bands, dtype, classes, ignore index, counts
+  store.json       format, version, chip size, bands, dtype, classes (index -> name, 0..K-1),
+                   class_table (per class: index, code in the labels, name, colour), ignore
+                   index, counts
   chips.zarr/      image (N, C, S, S) source dtype; mask (N, S, S) uint8; valid (N, S, S) bool
   index.parquet    one row per chip: chip_id, source, row_off, col_off, height, width,
                    minx, miny, maxx, maxy, crs, split, valid_fraction, weight, count_<k>
@@ -15,7 +17,7 @@ other exporters (TFRecord, WebDataset) only need to walk the index and slice the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 FORMAT = "terralearn-chip-store"
@@ -43,6 +45,9 @@ class StoreMeta:
     crs: list[str]
     resolution: list[float]
     splits: dict[str, int] = field(default_factory=dict)
+    # [{index, code, name, color[, values]}, ...]: see terralearn.classes.ClassTable.to_json;
+    # None in stores written before class tables (code = index then)
+    class_table: list[dict[str, Any]] | None = None
     format: str = FORMAT
     version: int = VERSION
 
@@ -57,7 +62,8 @@ class StoreMeta:
         data = dict(data)
         if data.get("classes") is not None:
             data["classes"] = {int(k): v for k, v in data["classes"].items()}
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     @property
     def num_classes(self) -> int:

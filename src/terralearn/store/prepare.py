@@ -23,6 +23,7 @@ import xarray as xr
 
 from terralearn._fs import atomic_output, check_output
 from terralearn._progress import progress_bar
+from terralearn.classes import ClassTable, read_class_file, table_for_codes
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
 from terralearn.geo.window import Window, window_bounds
@@ -47,6 +48,8 @@ class PrepareConfig:
     labels: list[str] | None = None
     bands: list[str] | None = None
     class_column: str | None = None
+    classes: str | None = None  # a --classes FILE (.csv/.yaml: value,name[,color])
+    label_product: str | None = None  # a built-in product: nlcd, worldcover, dynamic-world, corine
     chip_size: int = 128
     stride: int | None = None
     sampler: str = "grid"
@@ -81,6 +84,15 @@ class PrepareConfig:
             raise ConfigError(
                 f"--split {self.split!r} is unknown; use one of {', '.join(SPLIT_METHODS)}"
             )
+        if self.classes and self.label_product:
+            raise ConfigError(
+                "give either --classes FILE or --label-product NAME, not both (a --classes file "
+                "can hold the product's names and colours)"
+            )
+        if self.label_product:
+            from terralearn.classes import product_name
+
+            product_name(self.label_product)
         if self.labels is not None and len(self.labels) not in (1, len(self.images)):
             raise ConfigError(
                 f"{len(self.labels)} --labels for {len(self.images)} images; give one labels "
@@ -134,13 +146,18 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
 
     label_sources = _label_sources(config)
     sampler = _make_sampler(config)
+    user_table = read_class_file(config.classes) if config.classes else None
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(_small_gdal_cache())
-        sources, tables, counts, classes = [], [], [], None
+        sources, tables, counts, own_tables = [], [], [], []
         for i, image in enumerate(images):
             label_source = None if label_sources is None else label_sources[i]
-            rows = stack.enter_context(ImageRows(image, label_source, config.class_column))
+            rows = stack.enter_context(
+                ImageRows(
+                    image, label_source, config.class_column, user_table, config.label_product
+                )
+            )
             sources.append(rows)
             table, count = _score_candidates(i, rows, sampler, size)
             if not rows.any_valid:
@@ -149,9 +166,19 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                     f"{image.rio.nodata!r} or NaN); check the file or its nodata value"
                 )
             if label_source is not None:
-                classes = _merge_classes(classes, rows.classes, label_source)
+                own_tables.append((rows.table, label_source))  # raises for unknown codes
             tables.append(table)
             counts.append(count)
+
+        class_table = classes = None
+        if label_sources is not None:
+            class_table = _merge_tables(own_tables, user_table)
+            classes = class_table.as_dict
+            # the first sweep counted pixels by each source's own indices: move to the final ones
+            counts = [
+                _remap_counts(count, rows.use_table(class_table), len(class_table))
+                for count, rows in zip(counts, sources, strict=True)
+            ]
 
         table = _plan(tables, counts, classes, sampler, images, config)
 
@@ -167,6 +194,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                 dtype=str(images[0].dtype),
                 num_chips=len(table),
                 classes=classes,
+                class_table=None if class_table is None else class_table.to_json(),
                 ignore_index=IGNORE_INDEX,
                 sources=[str(p) for p in config.images],
                 labels=None if label_sources is None else [str(p) for p in label_sources],
@@ -273,18 +301,43 @@ def _label_sources(config: PrepareConfig) -> list[str] | None:
     return list(config.labels)
 
 
-def _merge_classes(
-    known: dict[int, str] | None, new: dict[int, str], source: str
-) -> dict[int, str]:
-    if known is None:
-        return dict(new)
-    for key, name in new.items():
-        if key in known and known[key] != name:
-            raise ConfigError(
-                f"labels {source!r} call class {key} {name!r}, other labels call it "
-                f"{known[key]!r}; use one class numbering for all label files"
-            )
-    return dict(sorted({**known, **new}.items()))
+def _merge_tables(tables: list[tuple[ClassTable, str]], user: ClassTable | None) -> ClassTable:
+    """One class table for every label source (the ``--classes`` table when given).
+
+    Without one, the classes of all sources by code, names and colours from the first source
+    that names a code; a code named differently by two sources is an error.
+    """
+    if user is not None:
+        return user
+    if len(tables) == 1 or all(t == tables[0][0] for t, _ in tables):
+        return tables[0][0]
+    names: dict[int, str] = {}
+    colors: dict[int, str] = {}
+    for table, source in tables:
+        for c in table:
+            if c.code in names and names[c.code] != c.name:
+                raise ConfigError(
+                    f"labels {source!r} call class {c.code} {c.name!r}, other labels call it "
+                    f"{names[c.code]!r}; use one class numbering for all label files (or give "
+                    "--classes FILE)"
+                )
+            names.setdefault(c.code, c.name)
+            colors.setdefault(c.code, c.color)
+    return table_for_codes(names, names, colors)
+
+
+def _remap_counts(
+    counts: np.ndarray | None, lut: np.ndarray, num_classes: int
+) -> np.ndarray | None:
+    """Per-chip pixel counts by old index (columns) -> by new index (``lut[old]``, 255 dropped)."""
+    if counts is None:
+        return None
+    out = np.zeros((len(counts), num_classes), np.int64)
+    for old in range(counts.shape[1]):
+        new = int(lut[old])
+        if new < num_classes:
+            out[:, new] += counts[:, old]
+    return out
 
 
 def _make_sampler(config: PrepareConfig):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from terralearn.classes import ClassTable
 from terralearn.errors import NotAStoreError
 from terralearn.store import layout
 
@@ -97,6 +98,18 @@ class ChipStore:
     @property
     def classes(self) -> dict[int, str]:
         return dict(self.meta.classes or {})
+
+    @cached_property
+    def class_table(self) -> ClassTable | None:
+        """Code, name and colour of each class (None without labels).
+
+        Stores written before class tables get code = index and the default colours.
+        """
+        if not self.has_labels:
+            return None
+        if self.meta.class_table:
+            return ClassTable.from_json(self.meta.class_table)
+        return ClassTable.from_names(self.classes)
 
     @property
     def class_names(self) -> list[str]:
