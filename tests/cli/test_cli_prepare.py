@@ -187,8 +187,8 @@ def test_a_split_that_would_be_empty_is_refused(tmp_path, image, labels):
     _bad(
         tmp_path,
         [image, "--labels", labels, "--chip-size", "32", "--block-size", "1024"],
-        "the val split would be empty (20 chips in all): 1 blocks of 1024 px are too few for "
-        "--val 0.15; use a smaller --block-size (or leave it out), a smaller --chip-size, or "
+        "the val split would be empty (20 chips in all): too few blocks for --val 0.15 (1 of "
+        "1024 px); use a smaller --block-size (or leave it out), a smaller --chip-size, or "
         "--val 0",
     )
 

@@ -309,7 +309,7 @@ def _empty_split_message(
     block_px = parse_distance(config.block_size, resolution, "--block-size")
     blocks = _count_blocks(table, block_px * resolution)
     return (
-        f"{empty}: {blocks} blocks of {block_px:g} px are too few for --{split} {share}; use a "
+        f"{empty}: too few blocks for --{split} {share} ({blocks} of {block_px:g} px); use a "
         f"smaller --block-size (or leave it out), a smaller --chip-size, or --{split} 0"
     )
 
@@ -465,12 +465,18 @@ def _add_bounds(table: pd.DataFrame, images: list[xr.DataArray], size: int) -> N
     """Add each chip's map bounds (``minx`` ... ``maxy``) and CRS to ``table``."""
     boxes = np.empty((len(table), 4))
     crs_names = np.empty(len(table), dtype=object)
+    offsets = table[["row_off", "col_off"]].to_numpy(dtype=np.float64)
     for i, image in enumerate(images):
         rows = np.flatnonzero(table["source"].to_numpy() == i)
         transform = image.rio.transform()
-        for j in rows:
-            window = Window(int(table.at[j, "row_off"]), int(table.at[j, "col_off"]), size, size)
-            boxes[j] = window_bounds(window, transform)
+        if transform.b == 0 and transform.d == 0:  # north-up: window_bounds' formula, vectorised
+            xs = transform.c + (offsets[rows, 1, None] + [0, size]) * transform.a
+            ys = transform.f + (offsets[rows, 0, None] + [0, size]) * transform.e
+            boxes[rows] = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
+        else:
+            for j in rows:
+                window = Window(int(offsets[j, 0]), int(offsets[j, 1]), size, size)
+                boxes[j] = window_bounds(window, transform)
         crs = image.rio.crs
         crs_names[rows] = "" if crs is None else crs.to_string()
     table["minx"], table["miny"], table["maxx"], table["maxy"] = boxes.T
