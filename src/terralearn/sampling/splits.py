@@ -31,6 +31,10 @@ _MAX_SWAPS = 256  # swap partners tried per group and pass (all of them when few
 _MAX_VISITS = 4_000
 # Smaller gains are noise (a squared share deviation of 1e-6 is 0.1 % of a split).
 _MIN_GAIN = 1e-6
+# Exact search after the buffer rule: only this small, and this many evaluations at most.
+_POLISH_MAX_BLOCKS = 200
+_POLISH_MAX_BOXES = 20_000
+_POLISH_MAX_EVALUATIONS = 3_000
 
 
 def _as_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -358,13 +362,92 @@ def block_split(
     block_columns = np.zeros((len(counts), box_columns.shape[1]))
     np.add.at(block_columns, block_of, box_columns)
     balance = _Balance(block_columns, val, test)
-    best, best_cost = None, np.inf
+    box_columns = box_columns[:, balance.keep]
+    best_blocks, best, best_cost = None, None, np.inf
     for block_codes in balance.candidates(seed, _restarts(len(counts))):
         codes = _drop_conflicts(boxes, block_codes[block_of], buffer, protected)
-        cost = balance.cost(balance.sums(codes, box_columns[:, balance.keep])[None])[0]
+        cost = balance.cost(balance.sums(codes, box_columns)[None])[0]
         if cost < best_cost:
-            best, best_cost = codes, cost
+            best_blocks, best, best_cost = block_codes, codes, cost
+    if len(counts) <= _POLISH_MAX_BLOCKS and len(boxes) <= _POLISH_MAX_BOXES:
+        pairs = _block_conflicts(boxes, block_of, buffer)
+        best = _polish(balance, best_blocks, block_of, pairs, box_columns, protected, seed)
     return _NAMES[best]
+
+
+def _block_conflicts(boxes: np.ndarray, block_of: np.ndarray, buffer: float) -> np.ndarray:
+    """``(P, 2)`` pairs of boxes in different blocks that conflict if their splits differ."""
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    diagonal = np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).max()
+    radius = (buffer + diagonal) * (1 + 1e-9) + 1e-12  # as in _conflicting_pairs
+    pairs = cKDTree(centres).query_pairs(radius, output_type="ndarray").astype(np.int64)
+    pairs = pairs[block_of[pairs[:, 0]] != block_of[pairs[:, 1]]]
+    a, b = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
+    dx = np.maximum(b[:, 0] - a[:, 2], a[:, 0] - b[:, 2])
+    dy = np.maximum(b[:, 1] - a[:, 3], a[:, 1] - b[:, 3])
+    gap = np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0))
+    return pairs[(gap < buffer) | ((dx < 0) & (dy < 0))]
+
+
+def _apply_drops(codes: np.ndarray, pairs: np.ndarray, order: list[int]) -> np.ndarray:
+    """The buffer rule of :func:`_drop_conflicts` on precomputed candidate ``pairs``."""
+    codes = codes.copy()
+    pairs = pairs[codes[pairs[:, 0]] != codes[pairs[:, 1]]]
+    rank = np.full(_DROP + 1, -1)
+    rank[order] = np.arange(len(order))
+    pair_rank = rank[codes[pairs]]
+    for level in range(1, len(order)):
+        loser_first = pair_rank[:, 0] == level
+        loser = np.where(loser_first, pairs[:, 0], pairs[:, 1])
+        winner = np.where(loser_first, pairs[:, 1], pairs[:, 0])
+        at_level = (pair_rank.max(axis=1) == level) & (codes[winner] != _DROP)
+        codes[loser[at_level]] = _DROP
+    return codes
+
+
+def _polish(
+    balance: _Balance,
+    block_codes: np.ndarray,
+    block_of: np.ndarray,
+    pairs: np.ndarray,
+    box_columns: np.ndarray,
+    order: list[int],
+    seed: int,
+) -> np.ndarray:
+    """Local search on the cost *after* the buffer rule (exact, so only for small scenes): moves
+    and swaps of blocks while they lower it. Returns box codes (drops included)."""
+    rng = np.random.default_rng([seed, 2])
+
+    def after_buffer(candidate: np.ndarray) -> tuple[np.ndarray, float]:
+        codes = _apply_drops(candidate[block_of], pairs, order)
+        return codes, balance.cost(balance.sums(codes, box_columns)[None])[0]
+
+    block_codes = block_codes.copy()
+    codes, cost = after_buffer(block_codes)
+    evaluations = 0
+    for _ in range(_MAX_PASSES):
+        improved = False
+        for g in rng.permutation(len(block_codes)):
+            here = block_codes[g]
+            trials = []
+            for there in balance.active[balance.active != here]:
+                trial = block_codes.copy()
+                trial[g] = there
+                trials.append(trial)
+            for partner in np.flatnonzero(block_codes != here):
+                trial = block_codes.copy()
+                trial[g], trial[partner] = block_codes[partner], here
+                trials.append(trial)
+            results = [after_buffer(trial) for trial in trials]
+            evaluations += len(trials)
+            best = int(np.argmin([c for _, c in results])) if results else 0
+            if results and results[best][1] < cost - _MIN_GAIN:
+                block_codes, (codes, cost), improved = trials[best], results[best], True
+            if evaluations >= _POLISH_MAX_EVALUATIONS:
+                return codes
+        if not improved:
+            break
+    return codes
 
 
 def block_kfold(
