@@ -6,6 +6,10 @@ either their gap (Euclidean distance between the rectangles, 0 when they touch o
 ``< buffer`` or their interiors overlap. The overlap clause means that even with ``buffer=0`` no
 pixel is shared between splits (overlapping chips from a ``stride < size`` grid would otherwise
 leak); touching boxes do not conflict at ``buffer=0``.
+
+Given per-box class counts, :func:`block_split` assigns blocks class-aware (a seeded local search
+on the blocks' chip and class counts, see :func:`group_split`), so that every split gets its share
+of every class; :func:`group_split` does the same for whole images or folders.
 """
 
 from __future__ import annotations
