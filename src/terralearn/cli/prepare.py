@@ -53,7 +53,8 @@ from terralearn.cli.options import config_option, overwrite_option
     "--block-size",
     default=None,
     help="Split block size: pixels (1024), metres (5000m) or km (5km) [the largest of 8 x 8 "
-    "down to 1 x 1 chips that still gives at least 12 blocks].",
+    "down to 1 x 1 chips that still gives 12 blocks, or 2 / the smaller of --val and --test "
+    "if more (14 by default)].",
 )
 @click.option(
     "--buffer", default=None, help="Drop chips closer than this to another split [one chip]."
