@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -179,3 +180,72 @@ def test_output_exists_without_overwrite(tmp_path, image):
     again = run("prepare", image, "--out", out, "--chip-size", "32", "--quiet", "--overwrite")
     assert again.exit_code == 0, again.output
     assert not (out / "keep.txt").exists() and (out / "store.json").is_file()
+
+
+def test_a_split_that_would_be_empty_is_refused(tmp_path, image, labels):
+    # one 1024 px block over the 128 x 160 px image: no block left for val or test
+    _bad(
+        tmp_path,
+        [image, "--labels", labels, "--chip-size", "32", "--block-size", "1024"],
+        "the val split would be empty (20 chips in all): too few blocks for --val 0.15 (1 of "
+        "1024 px); use a smaller --block-size (or leave it out), a smaller --chip-size, or "
+        "--val 0",
+    )
+
+
+def test_prepare_with_defaults_reports_its_geometry(tmp_path, image, labels):
+    result = run("prepare", image, "--labels", labels, "--out", tmp_path / "s", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # 128 x 160 px holds 20 chips of 32 px but 80 of 16 px (>= 9 chips x 14 blocks wanted)
+    assert "INFO: chip size 16 px (scene 160 x 128 px; give --chip-size to choose)" in lines
+    assert "INFO: block size 32 px = 2 x 2 chips (20 blocks; give --block-size to choose)" in lines
+    meta = json.loads((tmp_path / "s" / "store.json").read_text())
+    assert meta["chip_size"] == 16 and all(n > 0 for n in meta["splits"].values())
+
+
+def _tiles(tmp_path, folders: int, per_folder: int) -> list[Path]:
+    """``per_folder`` 64 x 64 px tiles in each of ``folders`` folders, each with a label raster
+    (``*_labels.tif``) of classes 0, 1, 2 in vertical stripes."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(64) * 3 // 64, 64).reshape(64, 64).T.astype(np.uint8)
+    paths = []
+    for f in range(folders):
+        (tmp_path / f"tile{f}").mkdir()
+        for i in range(per_folder):
+            data = rng.integers(1, 3000, size=(3, 64, 64), dtype=np.uint16)
+            paths.append(write_raster(tmp_path / f"tile{f}" / f"part{i}.tif", data, nodata=0))
+            write_raster(tmp_path / f"tile{f}" / f"part{i}_labels.tif", labels)
+    return paths
+
+
+def test_split_image_keeps_the_images_of_one_folder_together(tmp_path):
+    paths = _tiles(tmp_path, folders=5, per_folder=2)
+    labels = [a for p in paths for a in ("--labels", str(p).replace(".tif", "_labels.tif"))]
+    out = tmp_path / "s"
+    result = run(
+        "prepare", *paths, *labels, "--out", out, "--split", "image", "--chip-size", "32", "--quiet"
+    )
+    assert result.exit_code == 0, result.output
+    index = pd.read_parquet(out / "index.parquet")
+    folder = index["source"] // 2  # two images per folder, in order
+    assert (index.groupby(folder)["split"].nunique() == 1).all()
+    # five folders of 8 chips: 3 / 1 / 1 is closest to 70 / 15 / 15 %
+    assert sorted(index.groupby(folder)["split"].first()) == [
+        "test",
+        "train",
+        "train",
+        "train",
+        "val",
+    ]
+    assert index["split"].value_counts().to_dict() == {"train": 24, "val": 8, "test": 8}
+
+
+def test_split_image_needs_three_groups(tmp_path):
+    paths = _tiles(tmp_path, folders=2, per_folder=2)
+    _bad(
+        tmp_path,
+        [*paths, "--chip-size", "32", "--split", "image"],
+        "--split image needs at least 3 groups of images (one per folder, or one per image when "
+        "all are in one folder), got 2; add images from more folders or use --split block",
+    )

@@ -76,7 +76,7 @@ def test_fine_tuning_from_mae_with_a_frozen_encoder(mae_run, scenes, tmp_path):
     for key in ("encoder.pos_embed", "encoder.blocks.11.mlp.2.weight", "encoder.norm.weight"):
         assert torch.equal(best[f"model.{key}"], pre[key]), key  # frozen: unchanged
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["train_chips"] == 12  # half of the 24 training chips
+    assert metrics["train_chips"] == 14  # half of the 28 training chips (7 of 9 blocks)
 
 
 def test_contrastive_unet_pretraining_and_full_fine_tuning(scenes, tmp_path):

@@ -13,6 +13,8 @@ from terralearn.sampling import (
     block_split,
     box_gaps,
     buffer_violations,
+    count_blocks,
+    group_split,
     kfold_split,
     random_split,
 )
@@ -244,3 +246,68 @@ def test_random_split_counts_and_determinism():
     assert not np.array_equal(splits, random_split(1000, val=0.2, test=0.1, seed=5))
     with pytest.raises(ConfigError, match=r"val=0.7 \+ test=0.3 must be < 1"):
         random_split(10, val=0.7, test=0.3)
+
+
+def _rare_class_scene() -> tuple[np.ndarray, np.ndarray]:
+    """20 x 20 unit boxes (16 blocks of 5 x 5); class 0 everywhere, class 1 only in the centre
+    box of three blocks."""
+    boxes = grid_boxes(20)
+    counts = np.zeros((400, 2))
+    counts[:, 0] = 100
+    block_x, block_y = boxes[:, 0] // 5, boxes[:, 1] // 5
+    centre = (boxes[:, 0] % 5 == 2) & (boxes[:, 1] % 5 == 2)
+    for bx, by in [(0, 0), (2, 3), (3, 1)]:
+        counts[centre & (block_x == bx) & (block_y == by), 1] = 50
+    return boxes, counts
+
+
+def test_class_aware_block_split_puts_a_rare_class_in_every_split():
+    boxes, counts = _rare_class_scene()
+    plain = block_split(boxes, 5.0, buffer=1.0, seed=1)
+    # the plain seeded shuffle puts all three blocks of class 1 in train for this seed
+    assert [counts[plain == s, 1].sum() for s in ("train", "val", "test")] == [150, 0, 0]
+    aware = block_split(boxes, 5.0, buffer=1.0, seed=1, class_counts=counts)
+    assert [counts[aware == s, 1].sum() for s in ("train", "val", "test")] == [50, 50, 50]
+    assert buffer_violations(boxes, aware, 1.0) == 0
+    # whole blocks: every block's kept boxes are in one split
+    blocks = (boxes[:, 0] // 5) * 4 + boxes[:, 1] // 5
+    for block in np.unique(blocks):
+        assert len(set(aware[(blocks == block) & (aware != "drop")])) == 1
+    # two blocks of 25 boxes each for val and test: 50 of 400 boxes is 12.5 %, the closest
+    # to 15 % in whole blocks; the buffer takes fewer train boxes than the plain split
+    assert (aware == "val").sum() == 50 and (aware == "test").sum() == 50
+    assert (aware == "train").sum() > (plain == "train").sum()
+    np.testing.assert_array_equal(
+        aware, block_split(boxes, 5.0, buffer=1.0, seed=1, class_counts=counts)
+    )
+
+
+def test_class_aware_block_split_without_classes_fills_every_split():
+    boxes = grid_boxes(6)  # 4 equal blocks: the first block's middle (1/8) is past test's 10 %
+    plain = block_split(boxes, 3.0, val=0.1, test=0.1, seed=0)
+    assert [(plain == s).sum() for s in ("train", "val", "test")] == [27, 9, 0]
+    aware = block_split(boxes, 3.0, val=0.1, test=0.1, seed=0, class_counts=np.zeros((36, 0)))
+    assert [(aware == s).sum() for s in ("train", "val", "test")] == [18, 9, 9]
+
+
+def test_group_split_balances_classes_and_is_seeded():
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(5, 15, size=40)
+    counts = rng.poisson(50, size=(40, 4)) * (rng.random((40, 4)) < 0.3)
+    splits = group_split(sizes, counts, val=0.2, test=0.2, seed=7)
+    np.testing.assert_array_equal(splits, group_split(sizes, counts, val=0.2, test=0.2, seed=7))
+    for split, target in (("train", 0.6), ("val", 0.2), ("test", 0.2)):
+        assert sizes[splits == split].sum() / sizes.sum() == pytest.approx(target, abs=0.03)
+        shares = counts[splits == split].sum(axis=0) / counts.sum(axis=0)
+        np.testing.assert_allclose(shares, target, atol=0.06)
+
+
+def test_group_split_without_a_share_never_uses_that_split():
+    splits = group_split(np.ones(10), np.eye(10)[:, :2], val=0.0, test=0.3, seed=0)
+    assert set(splits) == {"train", "test"} and (splits == "test").sum() == 3
+
+
+def test_count_blocks():
+    assert count_blocks(grid_boxes(20), 5.0) == 16
+    assert count_blocks(grid_boxes(20), 6.0) == 16  # 20 / 6 -> 4 blocks a side, last one short
+    assert count_blocks(np.empty((0, 4)), 5.0) == 0

@@ -41,3 +41,11 @@ def polygons(tmp_path) -> Path:
     path = tmp_path / "polygons.gpkg"
     frame.to_file(path)
     return path
+
+
+@pytest.fixture
+def nc_landsat_scene() -> tuple[Path, Path]:
+    """The real NC Landsat 7 scene and its strata labels (float32, EPSG:3358 beside the image's
+    EPSG:32119), read from ``../shared/data/real`` beside the checkout (GPL: never copied)."""
+    nc = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real" / "nc"
+    return nc / "landsat_multiband.tif", nc / "strata.tif"

@@ -32,7 +32,13 @@ from terralearn.cli.options import config_option, overwrite_option
     help="The labels are a known product: nlcd, worldcover, dynamic-world or corine (official "
     "names and colours) [recognised from sparse codes].",
 )
-@click.option("--chip-size", type=int, default=None, help="Chip size in pixels [128].")
+@click.option(
+    "--chip-size",
+    type=int,
+    default=None,
+    help="Chip size in pixels [128, smaller on small scenes: 64, 32 or 16, so that the scene "
+    "holds enough blocks for every split].",
+)
 @click.option(
     "--stride", type=int, default=None, help="Distance between chips in pixels [chip size]."
 )
@@ -51,14 +57,18 @@ from terralearn.cli.options import config_option, overwrite_option
 )
 @click.option(
     "--split",
-    type=click.Choice(["block", "random"]),
+    type=click.Choice(["block", "random", "image"]),
     default=None,
-    help="Spatial blocks (default) or random chips.",
+    help="Spatial blocks (default), random chips, or whole images (grouped by folder, so the "
+    "parts of one tile stay together; one group per image if all share a folder). Block and "
+    "image splits balance the class shares of the splits.",
 )
 @click.option(
     "--block-size",
     default=None,
-    help="Split block size: pixels (1024), metres (5000m) or km (5km) [8 chips].",
+    help="Split block size: pixels (1024), metres (5000m) or km (5km) [the largest of 8 x 8 "
+    "down to 1 x 1 chips that still gives 12 blocks, or 2 / the smaller of --val and --test "
+    "if more (14 by default)].",
 )
 @click.option(
     "--buffer", default=None, help="Drop chips closer than this to another split [one chip]."

@@ -11,8 +11,10 @@ selected chips into Zarr. Memory holds a chip size plus one row of file blocks, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,15 @@ from terralearn.store.chips import ImageRows, mapped_empty
 
 log = logging.getLogger(__name__)
 
-SPLIT_METHODS = ("block", "random")
+SPLIT_METHODS = ("block", "random", "image")
+# Automatic geometry (no --chip-size / --block-size): the largest chip of AUTO_CHIP_SIZES that
+# gives the scene room for MIN_BLOCKS blocks of 3 x 3 chips, then the largest block of 8 x 8 down
+# to 1 x 1 chips that still makes MIN_BLOCKS blocks (more when val or test is small: two blocks
+# for the smaller share), so that train, val and test all get whole blocks.
+AUTO_CHIP_SIZES = (128, 64, 32, 16)
+MIN_BLOCKS = 12
+MAX_BLOCK_CHIPS = 8
+MIN_BLOCK_CHIPS = 3
 CHIPS_PER_ZARR_CHUNK = 32
 # GDAL block cache while preparing: rows are read in whole aligned blocks, each once, so a
 # larger cache would only hold blocks that are never read again.
@@ -50,14 +60,14 @@ class PrepareConfig:
     class_column: str | None = None
     classes: str | None = None  # a --classes FILE (.csv/.yaml: value,name[,color])
     label_product: str | None = None  # a built-in product: nlcd, worldcover, dynamic-world, corine
-    chip_size: int = 128
+    chip_size: int | None = None  # pixels; None: chosen from the scene size (see AUTO_CHIP_SIZES)
     stride: int | None = None
     sampler: str = "grid"
     num_samples: int | None = None
     min_valid: float = 0.5
     min_labelled: int = 0  # skip chips with fewer labelled pixels (useful with sparse polygons)
-    split: str = "block"
-    block_size: int | str | None = None  # pixels, or a distance such as "5km" / "3000m"
+    split: str = "block"  # "block" (spatial), "random" (chips) or "image" (whole images)
+    block_size: int | str | None = None  # pixels or a distance ("5km"); None: from the scene
     buffer: int | str | None = None  # pixels or distance; default: one chip size
     val: float = 0.15
     test: float = 0.15
@@ -69,7 +79,7 @@ class PrepareConfig:
             raise ConfigError("no input image given; pass at least one IMAGE")
         if not self.out:
             raise ConfigError("no output given; pass --out STORE")
-        if self.chip_size < 8:
+        if self.chip_size is not None and self.chip_size < 8:
             raise ConfigError(f"--chip-size {self.chip_size} is too small; use at least 8 pixels")
         if self.stride is not None and self.stride < 1:
             raise ConfigError(f"--stride {self.stride} must be a positive number of pixels")
@@ -135,6 +145,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     if is_pixel_grid(images[0]):
         _check_pixel_distances(config)
     _check_same_bands(images, config.images)
+    config, notes = _resolve_chip_size(config, images)
     size = config.chip_size
     for path, image in zip(config.images, images, strict=True):
         _, height, width = image.shape
@@ -180,7 +191,11 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                 for count, rows in zip(counts, sources, strict=True)
             ]
 
-        table = _plan(tables, counts, classes, sampler, images, config)
+        table, config, plan_notes = _plan(tables, counts, classes, sampler, images, config)
+        for note in notes + plan_notes:
+            log.info(note)
+        for warning in _missing_classes(table, classes, config):
+            log.warning(warning)
 
         bands = [str(b) for b in images[0].band.values]
         stats = BandStatistics(bands)
@@ -214,8 +229,14 @@ def _plan(
     sampler,
     images: list[xr.DataArray],
     config: PrepareConfig,
-) -> pd.DataFrame:
-    """The chips to write: selected by the sampler, ``--min-labelled`` and the split."""
+) -> tuple[pd.DataFrame, PrepareConfig, list[str]]:
+    """The chips to write: selected by the sampler, ``--min-labelled`` and the split.
+
+    Returns the table, the config with the block size resolved and lines that report choices.
+
+    Raises:
+        ConfigError: if a split with a positive share would be empty.
+    """
     size = config.chip_size
     num_classes = 0 if classes is None else max(classes) + 1
     tables = [_with_counts(t, c, num_classes) for t, c in zip(tables, counts, strict=True)]
@@ -228,6 +249,11 @@ def _plan(
                 f"no chip has at least --min-labelled {config.min_labelled} labelled pixels; "
                 "lower it or use a smaller --stride"
             )
+    _add_bounds(table, images, size)
+    notes = []
+    if config.split == "block" and config.block_size is None:
+        config, note = _resolve_block_size(table, images, config)
+        notes.append(note)
     table["split"] = _assign_splits(table, images, config)
     table = table[table["split"] != "drop"].reset_index(drop=True)
     if not (table["split"] == "train").any():
@@ -237,15 +263,112 @@ def _plan(
         )
     for split, share in (("val", config.val), ("test", config.test)):
         if share > 0 and not (table["split"] == split).any():
-            log.warning(
-                "the %s split is empty: the image holds too few blocks of %s; use a smaller "
-                "--block-size for a %s split",
-                split,
-                config.block_size or f"{8 * size} px",
-                split,
-            )
+            raise ConfigError(_empty_split_message(split, share, table, images, config))
     table.insert(0, "chip_id", np.arange(len(table), dtype=np.int64))
-    return table
+    return table, config, notes
+
+
+def _min_blocks(config: PrepareConfig) -> int:
+    """Blocks wanted: :data:`MIN_BLOCKS`, or two for the smallest positive share if more."""
+    shares = [share for share in (config.val, config.test) if share > 0]
+    return max(MIN_BLOCKS, math.ceil(2 / min(shares) - 1e-9)) if shares else MIN_BLOCKS
+
+
+def _resolve_chip_size(
+    config: PrepareConfig, images: list[xr.DataArray]
+) -> tuple[PrepareConfig, list[str]]:
+    """``config`` with ``chip_size`` set (unchanged if given) and a line reporting the choice.
+
+    The chip is the largest of :data:`AUTO_CHIP_SIZES` that fits every image and of which the
+    images hold at least ``MIN_BLOCK_CHIPS**2 * _min_blocks(config)`` whole chips; else the
+    smallest one that fits.
+    """
+    if config.chip_size is not None:
+        return config, []
+    shapes = [image.shape[1:] for image in images]
+    shortest = min(min(shape) for shape in shapes)
+    wanted = MIN_BLOCK_CHIPS**2 * _min_blocks(config)
+    fitting = [size for size in AUTO_CHIP_SIZES if size <= shortest]
+    if not fitting:
+        raise ConfigError(
+            f"image {config.images[[min(s) for s in shapes].index(shortest)]!r} is only "
+            f"{shortest} px on its short side, too small for chips of {AUTO_CHIP_SIZES[-1]} px; "
+            "give a smaller --chip-size (at least 8)"
+        )
+    size = next(
+        (s for s in fitting if sum((h // s) * (w // s) for h, w in shapes) >= wanted),
+        fitting[-1],
+    )
+    if len(images) == 1:
+        scene = f"scene {shapes[0][1]} x {shapes[0][0]} px"
+    else:
+        scene = f"{len(images)} images, {sum((h // size) * (w // size) for h, w in shapes)} chips"
+    note = f"chip size {size} px ({scene}; give --chip-size to choose)"
+    return dataclasses.replace(config, chip_size=size), [note]
+
+
+def _count_blocks(table: pd.DataFrame, block: float) -> int:
+    """Spatial blocks (per CRS) holding the chips of ``table``, ``block`` in map units."""
+    from terralearn.sampling.splits import count_blocks
+
+    boxes = table[["minx", "miny", "maxx", "maxy"]].to_numpy()
+    crs = table["crs"].to_numpy()
+    return sum(count_blocks(boxes[crs == name], block) for name in np.unique(crs))
+
+
+def _resolve_block_size(
+    table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
+) -> tuple[PrepareConfig, str]:
+    """``config`` with the largest block of ``MAX_BLOCK_CHIPS`` down to 1 chips a side that
+    still cuts the chips into ``_min_blocks(config)`` blocks, and a line reporting it."""
+    resolution = abs(float(images[0].rio.resolution()[0]))
+    size = config.chip_size
+    for chips in range(MAX_BLOCK_CHIPS, 0, -1):
+        blocks = _count_blocks(table, chips * size * resolution)
+        if blocks >= _min_blocks(config):
+            break
+    note = (
+        f"block size {chips * size} px = {chips} x {chips} chips ({blocks} blocks; give "
+        "--block-size to choose)"
+    )
+    return dataclasses.replace(config, block_size=chips * size), note
+
+
+def _empty_split_message(
+    split: str, share: float, table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
+) -> str:
+    """One line: why ``split`` would be empty and what to change."""
+    empty = f"the {split} split would be empty ({len(table)} chips in all)"
+    if config.split == "random":
+        return f"{empty}; use a smaller --chip-size or --stride for more chips, or --{split} 0"
+    if config.split == "image":
+        return f"{empty}: too few image groups for --{split} {share}; add images or --{split} 0"
+    resolution = abs(float(images[0].rio.resolution()[0]))
+    block_px = parse_distance(config.block_size, resolution, "--block-size")
+    blocks = _count_blocks(table, block_px * resolution)
+    return (
+        f"{empty}: too few blocks for --{split} {share} ({blocks} of {block_px:g} px); use a "
+        f"smaller --block-size (or leave it out), a smaller --chip-size, or --{split} 0"
+    )
+
+
+def _missing_classes(
+    table: pd.DataFrame, classes: dict[int, str] | None, config: PrepareConfig
+) -> list[str]:
+    """Warning lines naming the classes present in the store but in no chip of a split."""
+    columns = {k: f"count_{k}" for k in (classes or {}) if f"count_{k}" in table.columns}
+    present = [k for k, column in columns.items() if table[column].sum() > 0]
+    warnings = []
+    for split, share in (("train", 1.0), ("val", config.val), ("test", config.test)):
+        rows = table["split"] == split
+        missing = [k for k in present if share > 0 and table.loc[rows, columns[k]].sum() == 0]
+        if missing:
+            names = ", ".join(f"{classes[k]!r} ({k})" for k in missing)
+            warnings.append(
+                f"no {split} chip holds class {names}: {split} metrics will not cover it; try "
+                "another --seed or a smaller --block-size"
+            )
+    return warnings
 
 
 @contextlib.contextmanager
@@ -411,31 +534,56 @@ def _select(tables: list[pd.DataFrame], sampler, num_classes: int) -> pd.DataFra
     )
 
 
-def _assign_splits(
-    table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
-) -> np.ndarray:
-    from terralearn.io.readers import crs_text
-    from terralearn.sampling.splits import block_split, random_split
-
+def _add_bounds(table: pd.DataFrame, images: list[xr.DataArray], size: int) -> None:
+    """Add each chip's map bounds (``minx`` ... ``maxy``) and CRS to ``table``."""
     boxes = np.empty((len(table), 4))
     crs_names = np.empty(len(table), dtype=object)
+    offsets = table[["row_off", "col_off"]].to_numpy(dtype=np.float64)
     for i, image in enumerate(images):
         rows = np.flatnonzero(table["source"].to_numpy() == i)
         transform = image.rio.transform()
-        for j in rows:
-            window = Window(
-                int(table.at[j, "row_off"]),
-                int(table.at[j, "col_off"]),
-                config.chip_size,
-                config.chip_size,
-            )
-            boxes[j] = window_bounds(window, transform)
-        crs_names[rows] = crs_text(image)
+        if transform.b == 0 and transform.d == 0:  # north-up: window_bounds' formula, vectorised
+            xs = transform.c + (offsets[rows, 1, None] + [0, size]) * transform.a
+            ys = transform.f + (offsets[rows, 0, None] + [0, size]) * transform.e
+            boxes[rows] = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
+        else:
+            for j in rows:
+                window = Window(int(offsets[j, 0]), int(offsets[j, 1]), size, size)
+                boxes[j] = window_bounds(window, transform)
+        crs = image.rio.crs
+        crs_names[rows] = "" if crs is None else crs.to_string()
     table["minx"], table["miny"], table["maxx"], table["maxy"] = boxes.T
     table["crs"] = crs_names.astype(str)
+
+
+def _class_counts(table: pd.DataFrame) -> np.ndarray:
+    """``(N, K)`` labelled pixels per class of each chip (``K = 0`` without labels)."""
+    columns = [c for c in table.columns if c.startswith("count_")]
+    return table[columns].to_numpy(dtype=np.float64).reshape(len(table), len(columns))
+
+
+def image_groups(paths: list[str]) -> list[str]:
+    """Group of each image for ``--split image``: its folder, so the parts of one tile stay
+    together; one group per image when all images are in one folder."""
+    folders = [str(Path(path).resolve().parent) for path in paths]
+    if len(set(folders)) == 1:
+        return [str(Path(path).resolve()) for path in paths]
+    return folders
+
+
+def _assign_splits(
+    table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
+) -> np.ndarray:
+    from terralearn.sampling.splits import block_split, random_split
+
     if config.split == "random":
         return random_split(len(table), val=config.val, test=config.test, seed=config.seed)
+    counts = _class_counts(table)
+    if config.split == "image":
+        return _image_split(table, counts, config)
 
+    boxes = table[["minx", "miny", "maxx", "maxy"]].to_numpy()
+    crs_names = table["crs"].to_numpy()
     resolution = abs(float(images[0].rio.resolution()[0]))
     size = config.chip_size
     block_px = parse_distance(config.block_size or 8 * size, resolution, "--block-size")
@@ -458,8 +606,29 @@ def _assign_splits(
             val=config.val,
             test=config.test,
             seed=config.seed,
+            class_counts=counts[rows],
         )
     return splits.astype(str)
+
+
+def _image_split(table: pd.DataFrame, counts: np.ndarray, config: PrepareConfig) -> np.ndarray:
+    """Whole image groups (:func:`image_groups`) to splits, class-aware; no buffer needed."""
+    from terralearn.sampling.splits import group_split
+
+    names, group_of_image = np.unique(image_groups(config.images), return_inverse=True)
+    wanted = 1 + (config.val > 0) + (config.test > 0)
+    if len(names) < wanted:
+        raise ConfigError(
+            f"--split image needs at least {wanted} groups of images (one per folder, or one per "
+            f"image when all are in one folder), got {len(names)}; add images from more "
+            "folders or use --split block"
+        )
+    group_of_chip = group_of_image.ravel()[table["source"].to_numpy()]
+    sizes = np.bincount(group_of_chip, minlength=len(names))
+    group_counts = np.zeros((len(names), counts.shape[1]))
+    np.add.at(group_counts, group_of_chip, counts)
+    groups = group_split(sizes, group_counts, val=config.val, test=config.test, seed=config.seed)
+    return groups[group_of_chip].astype(str)
 
 
 def _write_arrays(
