@@ -164,12 +164,19 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     echo: Callable[[str], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Path:
     """Train a segmentation model on a chip store; returns the run directory.
 
     ``resume=True`` continues ``config.out`` from ``checkpoints/last.ckpt`` (same config required).
     With ``config.init_from`` the encoder starts from a pretraining run; the transfer report goes
     to ``echo`` (default: the log) and to ``init_from.json`` in the run directory.
+
+    The run lasts ``--epochs``, else until ``--max-time`` (the learning-rate schedule spans the
+    time), else :data:`DEFAULT_EPOCHS` epochs but at least ``--min-steps`` optimiser steps; early
+    stopping (``--patience`` validation checks) never stops it before ``--min-steps`` steps
+    (see :func:`training_plan`). ``clock`` (seconds, default ``time.monotonic``) measures the
+    time budget; tests inject one.
     """
     import lightning as L
     import torch
@@ -275,7 +282,10 @@ def train(
             (echo or log.info)(line)
     plan = training_plan(config, len(data.dataset("train")))
     budget = TrainingBudget(
-        epochs=plan.epochs, at_least_steps=plan.at_least_steps, max_seconds=plan.max_seconds
+        epochs=plan.epochs,
+        at_least_steps=plan.at_least_steps,
+        max_seconds=plan.max_seconds,
+        clock=clock or time.monotonic,
     )
     task.schedule_progress = budget.progress
     throughput = TrainThroughput()
