@@ -213,14 +213,14 @@ def attention_maps(
     part = da.isel(y=slice(row_off, row_off + win_h), x=slice(col_off, col_off + win_w)).load()
     valid = np.asarray(valid_mask(part).values, dtype=bool)
     data = np.array(part.values, dtype=np.float32)
-    if not valid.all():
+    if not valid.all():  # nodata enters as the training band mean, as in training and predict
         data[:, ~valid] = np.asarray(fill_values(predictor, data.shape[0]), np.float32)[:, None]
 
     task.eval()
     with torch.inference_mode():
         x = torch.from_numpy(data)[None]
         if hasattr(task, "normalize"):
-            x = task.normalize(x)
+            x = task.normalize(x, torch.from_numpy(valid)[None])
         logits, attentions, grid = network.forward_with_attention(x)
         qr, qc = row - row_off, col - col_off
         token = (qr // patch) * grid[1] + qc // patch

@@ -15,7 +15,12 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option(
     "--model", default=None, help="Model name from the registry [unet]; see `terralearn models`."
 )
-@click.option("--epochs", type=int, default=None, help="Maximum epochs [20].")
+@click.option(
+    "--epochs",
+    type=int,
+    default=None,
+    help="Epochs to train [20, but at least --min-steps steps; with --max-time: until the time].",
+)
 @click.option("--batch-size", type=int, default=None, help="Chips per batch [16].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW [1e-3].")
 @click.option(
@@ -36,8 +41,26 @@ from terralearn.cli.options import config_option, overwrite_option
     default=None,
     help="Training augmentation: d4 rotations/flips, strong = d4 + crops + band jitter [d4].",
 )
-@click.option("--patience", type=int, default=None, help="Early stopping patience in epochs [10].")
-@click.option("--max-time", type=float, default=None, help="Stop training after this many minutes.")
+@click.option(
+    "--patience",
+    type=int,
+    default=None,
+    help="Early stopping after this many validation checks without improvement; a check "
+    "follows every epoch (without --epochs: at most one per 50 steps); 0 turns it off [10].",
+)
+@click.option(
+    "--min-steps",
+    type=int,
+    default=None,
+    help="Optimiser steps before early stopping may stop the run; without --epochs and "
+    "--max-time the run also lasts at least this long [1000].",
+)
+@click.option(
+    "--max-time",
+    type=float,
+    default=None,
+    help="Train for this many minutes; the learning-rate schedule spans them.",
+)
 @click.option("--devices", default=None, help="Devices (number, or 'auto') [1].")
 @click.option("--strategy", default=None, help="Lightning strategy, e.g. ddp [auto].")
 @click.option("--accelerator", default=None, help="cpu, gpu or auto [auto].")

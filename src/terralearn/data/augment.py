@@ -70,7 +70,8 @@ class RandomD4:
     """Apply an independent random D4 element to each sample of a batch dict.
 
     The batch is a dict with ``image`` ``(B, C, H, W)`` (or one sample ``(C, H, W)``) and
-    optionally ``mask`` ``(B, H, W)`` (``(H, W)``); other keys pass through unchanged. For
+    optionally ``mask`` and ``valid`` ``(B, H, W)`` (``(H, W)``), transformed alike; other keys
+    pass through unchanged. For
     non-square chips only the four shape-preserving elements are drawn, so the batch can stay
     one tensor.
 
@@ -94,25 +95,25 @@ class RandomD4:
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         image: Tensor = batch["image"]
-        mask: Tensor | None = batch.get("mask")
         single = image.ndim == 3
+        # the mask and the valid mask (if any) turn with the image
+        planes = {k: batch[k] for k in ("mask", "valid") if batch.get(k) is not None}
         if single:
             image = image[None]
-            mask = None if mask is None else mask[None]
+            planes = {k: v[None] for k, v in planes.items()}
         ks = self.draw(image.shape[0], square=image.shape[-2] == image.shape[-1])
         image_out = torch.empty_like(image)
-        mask_out = None if mask is None else torch.empty_like(mask)
+        planes_out = {k: torch.empty_like(v) for k, v in planes.items()}
         # one call per distinct element rather than per sample
         for k in ks.unique().tolist():
             idx = (ks == k).nonzero()[:, 0].to(image.device)
-            img_k, mask_k = d4_transform(image[idx], None if mask is None else mask[idx], k)
-            image_out[idx] = img_k
-            if mask_out is not None:
-                mask_out[idx] = mask_k
+            image_out[idx] = _apply(image[idx], k)
+            for name, plane in planes.items():
+                planes_out[name][idx] = _apply(plane[idx], k)
         out = dict(batch)
         out["image"] = image_out[0] if single else image_out
-        if mask_out is not None:
-            out["mask"] = mask_out[0] if single else mask_out
+        for name, plane in planes_out.items():
+            out[name] = plane[0] if single else plane
         return out
 
 
@@ -188,8 +189,9 @@ def band_jitter(
 class StrongAugment:
     """D4, random resized crops (image and mask alike) and band jitter for segmentation batches.
 
-    Expects normalised images: a batch dict with ``image`` ``(B, C, H, W)`` and ``mask``
-    ``(B, H, W)``. The crop keeps ``crop_scale`` of the chip's area and is resampled back to
+    Expects normalised images: a batch dict with ``image`` ``(B, C, H, W)``, ``mask``
+    ``(B, H, W)`` and optionally ``valid`` ``(B, H, W)`` bool (invalid pixels stay exactly 0,
+    the fill value of :func:`normalize_bands`, after the jitter). The crop keeps ``crop_scale`` of the chip's area and is resampled back to
     the chip size, bilinearly for the image and by nearest neighbour for the mask (so
     ``ignore_index`` pixels stay ignored); each sample is cropped with probability ``crop_p``.
 
@@ -225,9 +227,15 @@ class StrongAugment:
         theta[whole] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         image = resample(image, theta)
         mask = resample(mask[:, None].to(torch.float32), theta, mode="nearest")[:, 0]
-        out["image"] = band_jitter(
+        image = band_jitter(
             image, self.brightness, self.contrast, self.noise, generator=self.generator
         )
+        valid = out.get("valid")
+        if valid is not None:  # jitter must not move the fill value of invalid pixels off 0
+            valid = resample(valid[:, None].to(torch.float32), theta, mode="nearest")[:, 0] > 0.5
+            image = torch.where(valid[:, None], image, torch.zeros((), dtype=image.dtype))
+            out["valid"] = valid
+        out["image"] = image
         out["mask"] = mask.to(batch["mask"].dtype)
         return out
 
@@ -242,8 +250,33 @@ def build_augment(name: str | bool) -> RandomD4 | StrongAugment | None:
     return {"none": None, "d4": RandomD4(), "strong": StrongAugment()}[name]
 
 
+def normalize_bands(
+    image: Tensor, mean: Tensor, std: Tensor, valid: Tensor | None = None
+) -> Tensor:
+    """``(image - mean) / std`` as float32, with every invalid pixel set to exactly 0.
+
+    The one rule for invalid pixels: wherever ``valid`` is False, or the value is not finite
+    (NaN, inf), the normalised value is 0, i.e. the training band mean. Training, evaluation,
+    prediction (which fills nodata with the band mean before this), pretraining and attention
+    maps all go through this function, so the network sees the same input at nodata pixels
+    (e.g. -99999 in a float raster) whatever the path.
+
+    Args:
+        image: raw values ``(B, C, H, W)`` or ``(C, H, W)``, any dtype.
+        mean: per-band mean, broadcastable to ``image`` (e.g. ``(1, C, 1, 1)``).
+        std: per-band standard deviation, same shape as ``mean``.
+        valid: ``(B, H, W)`` / ``(H, W)`` bool, True where every band is valid; None treats
+            every finite value as valid.
+    """
+    x = (image.to(mean.dtype) - mean) / std
+    keep = torch.isfinite(x)
+    if valid is not None:
+        keep &= valid.to(device=x.device, dtype=torch.bool).unsqueeze(-3)
+    return torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
 class Normalize:
-    """Per-band standardisation ``(image - mean) / std`` returning float32.
+    """Per-band standardisation ``(image - mean) / std`` returning float32 (0 where invalid).
 
     Args:
         mean: one value per band.
@@ -264,8 +297,8 @@ class Normalize:
         if not (self.std > 0).all() or not torch.isfinite(self.std).all():
             raise ConfigError(f"band std values must be finite and > 0, got {self.std.tolist()}")
 
-    def __call__(self, image: Tensor) -> Tensor:
-        """Normalise ``(B, C, H, W)`` or ``(C, H, W)`` of any dtype."""
+    def __call__(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Normalise ``(B, C, H, W)`` or ``(C, H, W)`` of any dtype (see :func:`normalize_bands`)."""
         if image.ndim not in (3, 4) or image.shape[-3] != self.mean.numel():
             raise IncompatibleError(
                 f"band statistics are for {self.mean.numel()} bands but the image has shape "
@@ -274,4 +307,4 @@ class Normalize:
         shape = (-1, 1, 1)
         mean = self.mean.to(image.device).view(shape)
         std = self.std.to(image.device).view(shape)
-        return (image.to(torch.float32) - mean) / std
+        return normalize_bands(image, mean, std, valid)

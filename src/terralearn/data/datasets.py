@@ -30,13 +30,23 @@ def _as_tensor_mask(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
 
 
+def _as_tensor_valid(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=bool))
+
+
 def collate_batch(batch):
     """Batches come pre-stacked from ``__getitems__``; pass them through."""
     return batch
 
 
 class ChipDataset(Dataset):
-    """Chips of one split as dicts ``{"image": float32 (C,S,S), "mask": int64 (S,S), "chip_id"}``.
+    """Chips of one split as dicts ``{"image": float32 (C,S,S), "valid": bool (S,S),
+    "mask": int64 (S,S), "chip_id"}``.
+
+    ``image`` holds the raw stored values, nodata included (e.g. -99999); ``valid`` says which
+    pixels hold data, and the task's normalisation sets the others to 0 (the band mean: see
+    :func:`terralearn.data.augment.normalize_bands`). ``mask`` is 255 there, so invalid pixels
+    count in no loss and no metric.
 
     Args:
         store: an open chip store.
@@ -53,9 +63,11 @@ class ChipDataset(Dataset):
         self.in_memory = len(self.ids) * channels * size * size * 4 <= memory_budget
         self._images: torch.Tensor | None = None
         self._masks: torch.Tensor | None = None
+        self._valid: torch.Tensor | None = None
         if self.in_memory and len(self.ids):
             arrays = store.read(self.ids)
             self._images = _as_tensor_image(arrays["image"])
+            self._valid = _as_tensor_valid(arrays["valid"])
             if "mask" in arrays:
                 self._masks = _as_tensor_mask(arrays["mask"])
 
@@ -69,14 +81,17 @@ class ChipDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         index = torch.as_tensor(indices, dtype=torch.long)
         if self._images is not None:
-            batch = {"image": self._images[index]}
+            batch = {"image": self._images[index], "valid": self._valid[index]}
             if self._masks is not None:
                 batch["mask"] = self._masks[index]
         else:
             order = np.argsort(self.ids[indices])  # Zarr reads faster in ascending order
             arrays = self.store.read(self.ids[indices][order])
             inverse = np.argsort(order)
-            batch = {"image": _as_tensor_image(arrays["image"][inverse])}
+            batch = {
+                "image": _as_tensor_image(arrays["image"][inverse]),
+                "valid": _as_tensor_valid(arrays["valid"][inverse]),
+            }
             if "mask" in arrays:
                 batch["mask"] = _as_tensor_mask(arrays["mask"][inverse])
         batch["chip_id"] = torch.from_numpy(self.ids[indices])

@@ -3,7 +3,9 @@
 The exported graph is the whole task forward: raw pixel values ``image`` float32
 ``(B, C, H, W)`` -> band normalisation -> network -> ``logits`` ``(B, K, H, W)``, with batch,
 height and width dynamic (H and W multiples of the network's down-sampling factor). Bands,
-classes and chip size of the run are stored as ONNX metadata. After export the graph is run with
+classes and chip size of the run are stored as ONNX metadata. Nodata pixels: fill them with the
+run's band mean before calling (0 after normalisation, what training fed there); the graph does
+not know the image's nodata value (e.g. -99999). After export the graph is run with
 onnxruntime on a random input and compared with PyTorch (max abs difference < ``tolerance``).
 """
 

@@ -226,8 +226,31 @@ def _source_text(image: xr.DataArray) -> str:
     return ", ".join(source) if isinstance(source, list) else str(source)
 
 
+def valid_pixels(raw: np.ndarray, nodata: float | None, axis: int = 0) -> np.ndarray:
+    """The valid-pixel rule: True where every band is valid, i.e. not ``nodata`` and not NaN.
+
+    The one definition behind :func:`valid_mask` (chip stores), prediction's windows and the
+    pretraining streams. Invalid pixels reach the network as the training band mean (0 after
+    normalisation, see :func:`terralearn.data.augment.normalize_bands`).
+
+    Args:
+        raw: pixel values with the bands along ``axis``, e.g. ``(C, h, w)``.
+        nodata: the declared nodata value, or None (NaN counts as invalid in any case).
+        axis: the band axis.
+
+    Returns:
+        bool array of ``raw``'s shape without ``axis``.
+    """
+    invalid = np.zeros(np.delete(raw.shape, axis), dtype=bool)
+    if raw.dtype.kind in "fc":
+        invalid |= np.isnan(raw).any(axis=axis)
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        invalid |= (raw == nodata).any(axis=axis)
+    return ~invalid
+
+
 def valid_mask(image: xr.DataArray) -> xr.DataArray:
-    """Pixels where every band is valid: not the declared nodata value and not NaN.
+    """Pixels where every band is valid (:func:`valid_pixels`) as a ``(y, x)`` DataArray.
 
     Args:
         image: a canonical ``(band, y, x)`` image (see :func:`open_image`).
@@ -235,13 +258,17 @@ def valid_mask(image: xr.DataArray) -> xr.DataArray:
     Returns:
         A ``(y, x)`` bool DataArray on the image grid; lazy (dask) when the image is.
     """
-    nodata = image.rio.nodata
-    valid = xr.ones_like(image, dtype=bool)
-    if image.dtype.kind in "fc":
-        valid = valid & ~np.isnan(image)
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        valid = valid & (image != nodata)
-    mask = valid.all("band").drop_vars("band", errors="ignore")
+    mask = xr.apply_ufunc(
+        valid_pixels,
+        image,
+        kwargs={"nodata": image.rio.nodata, "axis": -1},
+        input_core_dims=[["band"]],
+        dask="parallelized",
+        output_dtypes=[bool],
+        dask_gufunc_kwargs={"allow_rechunk": True},
+        keep_attrs=False,
+    )
+    mask = mask.drop_vars("band", errors="ignore")
     mask.name = "valid"
     mask.attrs = {}
     return mask

@@ -3,8 +3,9 @@
 Memory is bounded by one block of tiles whatever the raster's height and (almost) width: a
 block is one tile row across a few thousand columns (:func:`tiles_per_block` tiles), so
 
-1. :func:`read_blocks` reads the window under a block's tiles, computes the valid mask, fills
-   nodata with the training mean and cuts the tiles;
+1. :func:`read_blocks` reads the window under a block's tiles, computes the valid mask
+   (:func:`terralearn.io.readers.valid_pixels`), fills nodata with the training mean (0 after
+   normalisation: what training and evaluation feed at invalid pixels) and cuts the tiles;
 2. a runner (:func:`run_local`, or Dask in :mod:`terralearn.predict.dask_`) predicts the tiles;
 3. :class:`Blender` adds each tile's probabilities times its blending weight into a
    ``(K, tile, block width)`` float32 buffer and hands out the window no later tile touches:
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from terralearn.io.readers import valid_pixels
 from terralearn.predict.model import Predictor, fill_values
 from terralearn.predict.windows import TileLayout
 
@@ -93,19 +95,6 @@ def read_blocks(
                 if valid[:, cols[c] - x0 : cols[c] - x0 + tw].any()
             ]
             yield Block(r, c0, c1, y0, x0, valid, tiles)
-
-
-def valid_pixels(raw: np.ndarray, nodata: float | None) -> np.ndarray:
-    """``(h, w)`` True where every band is valid: not ``nodata`` and not NaN.
-
-    The numpy form of :func:`terralearn.io.valid_mask` for one window.
-    """
-    valid = np.ones(raw.shape[1:], dtype=bool)
-    if raw.dtype.kind in "fc":
-        valid &= ~np.isnan(raw).any(axis=0)
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        valid &= ~(raw == nodata).any(axis=0)
-    return valid
 
 
 def run_local(

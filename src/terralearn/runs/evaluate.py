@@ -58,7 +58,9 @@ def evaluate(
     with progress_bar(len(dataset), f"evaluating {split}", enabled=progress) as bar:
         for start in range(0, len(dataset), batch_size):
             batch = dataset.__getitems__(list(range(start, min(start + batch_size, len(dataset)))))
-            predicted = torch.from_numpy(predict_chips(task, batch["image"]).astype("int64"))
+            predicted = torch.from_numpy(
+                predict_chips(task, batch["image"], batch["valid"]).astype("int64")
+            )
             confmat.update(predicted, batch["mask"])
             bar.advance(len(batch["image"]))
     matrix = confmat.compute()

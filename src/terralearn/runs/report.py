@@ -13,11 +13,15 @@ SAMPLE_PANELS = 6
 
 
 @torch.no_grad()
-def predict_chips(task, images: torch.Tensor, batch_size: int = 32) -> np.ndarray:
-    """Class ids (N, H, W) for raw chips (N, C, H, W)."""
+def predict_chips(
+    task, images: torch.Tensor, valid: torch.Tensor | None = None, batch_size: int = 32
+) -> np.ndarray:
+    """Class ids (N, H, W) for raw chips (N, C, H, W) with their valid masks (N, H, W)
+    (invalid pixels enter the network as the band mean, as in training)."""
     out = []
     for start in range(0, len(images), batch_size):
-        probs = task.predict_proba(images[start : start + batch_size])
+        part = slice(start, start + batch_size)
+        probs = task.predict_proba(images[part], None if valid is None else valid[part])
         if probs.shape[1] == 1:
             out.append((probs[:, 0] > 0.5).to(torch.uint8))
         else:
@@ -39,7 +43,7 @@ def write_training_figures(run: RunDir, task, data) -> list[Path]:
     if len(dataset):
         picks = _pick_samples(dataset, SAMPLE_PANELS)
         batch = dataset.__getitems__(picks)
-        predictions = predict_chips(task, batch["image"])
+        predictions = predict_chips(task, batch["image"], batch["valid"])
         info = run.info()
         written.append(
             plot_sample_panels(

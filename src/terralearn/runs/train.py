@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 import warnings
@@ -27,6 +28,7 @@ INIT_FILE = "init_from.json"  # the encoder transfer report of --init-from
 RESUMABLE_CHANGES = {
     "epochs",
     "max_time",
+    "min_steps",
     "devices",
     "strategy",
     "accelerator",
@@ -44,7 +46,8 @@ class TrainConfig:
     model: str = "unet"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     num_classes: int | None = None  # optional check against the store
-    epochs: int = 20
+    # None: DEFAULT_EPOCHS and at least min_steps steps, or until max_time when that is given
+    epochs: int | None = None
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -52,8 +55,9 @@ class TrainConfig:
     class_weights: bool = False
     schedule: str = "cosine"
     augment: str = "d4"  # none | d4 | strong (see terralearn.data.augment)
-    patience: int | None = 10
-    max_time: float | None = None  # minutes of training, then stop cleanly
+    patience: int | None = 10  # validation checks without improvement (None/0: no early stop)
+    max_time: float | None = None  # minutes of training; the schedule spans them
+    min_steps: int = 1000  # optimiser steps before early stopping may stop the run
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
@@ -67,8 +71,12 @@ class TrainConfig:
     encoder_lr_scale: float = 1.0  # learning-rate factor of the encoder (e.g. 0.1 with init_from)
 
     def validate(self) -> None:
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"--epochs {self.epochs} must be at least 1")
+        if self.max_time is not None and self.max_time <= 0:
+            raise ConfigError(f"--max-time {self.max_time} must be a positive number of minutes")
+        if self.min_steps < 0:
+            raise ConfigError(f"--min-steps {self.min_steps} must be 0 or more")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
         if self.lr <= 0:
@@ -93,6 +101,42 @@ class TrainConfig:
                 "--freeze-encoder needs --init-from PRETRAIN_RUN (a frozen random encoder "
                 "learns nothing); add --init-from or drop --freeze-encoder"
             )
+
+
+DEFAULT_EPOCHS = 20  # length of a run given neither --epochs nor --max-time (with --min-steps)
+VAL_STEPS = 50  # without --epochs: validate every epoch, at most once per this many steps
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How long a run trains and how often it validates, from the config and the store size.
+
+    Attributes:
+        epochs: epochs of the run (None: no epoch budget).
+        at_least_steps: with ``epochs``, the run lasts at least this many steps.
+        max_seconds: time budget (None: none).
+        val_interval: optimiser steps between validation checks (and checkpoints): one epoch
+            with ``--epochs``, else one epoch but at least :data:`VAL_STEPS` steps (a small
+            store's epoch is a few steps); early-stopping patience counts these checks.
+    """
+
+    epochs: int | None
+    at_least_steps: int
+    max_seconds: float | None
+    val_interval: int
+
+
+def training_plan(config: TrainConfig, train_chips: int) -> TrainingPlan:
+    """The run's budget: ``--epochs`` as given; without it, until ``--max-time``, or (neither)
+    :data:`DEFAULT_EPOCHS` epochs but at least ``--min-steps`` steps, so a small store trains
+    long enough to learn rather than stopping after a few dozen steps."""
+    steps_per_epoch = max(1, math.ceil(train_chips / config.batch_size))
+    max_seconds = None if config.max_time is None else config.max_time * 60.0
+    epochs, at_least = config.epochs, 0
+    if epochs is None and max_seconds is None:
+        epochs, at_least = DEFAULT_EPOCHS, config.min_steps
+    val_interval = steps_per_epoch if config.epochs else max(steps_per_epoch, VAL_STEPS)
+    return TrainingPlan(epochs, at_least, max_seconds, val_interval)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -120,22 +164,29 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     echo: Callable[[str], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Path:
     """Train a segmentation model on a chip store; returns the run directory.
 
     ``resume=True`` continues ``config.out`` from ``checkpoints/last.ckpt`` (same config required).
     With ``config.init_from`` the encoder starts from a pretraining run; the transfer report goes
     to ``echo`` (default: the log) and to ``init_from.json`` in the run directory.
+
+    The run lasts ``--epochs``, else until ``--max-time`` (the learning-rate schedule spans the
+    time), else :data:`DEFAULT_EPOCHS` epochs but at least ``--min-steps`` optimiser steps; early
+    stopping (``--patience`` validation checks) never stops it before ``--min-steps`` steps
+    (see :func:`training_plan`). ``clock`` (seconds, default ``time.monotonic``) measures the
+    time budget; tests inject one.
     """
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     from terralearn.data.datasets import ChipDataModule
     from terralearn.models import create_model
     from terralearn.models.registry import require_kind
-    from terralearn.runs.callbacks import TrainThroughput
+    from terralearn.runs.callbacks import StepEarlyStopping, TrainingBudget, TrainThroughput
     from terralearn.runs.checkpoint_io import AtomicCheckpointIO
     from terralearn.tasks.losses import class_weights_from_counts
     from terralearn.tasks.segmentation import SegmentationTask
@@ -230,9 +281,18 @@ def train(
             _write_text(run.path / INIT_FILE, json.dumps(report.to_json(), indent=2))
         for line in report.lines():
             (echo or log.info)(line)
+    plan = training_plan(config, len(data.dataset("train")))
+    budget = TrainingBudget(
+        epochs=plan.epochs,
+        at_least_steps=plan.at_least_steps,
+        max_seconds=plan.max_seconds,
+        clock=clock or time.monotonic,
+    )
+    task.schedule_progress = budget.progress
     throughput = TrainThroughput()
     callbacks = [
         throughput,
+        budget,
         ModelCheckpoint(
             dirpath=run.checkpoints,
             filename="best",
@@ -248,8 +308,12 @@ def train(
         from terralearn.ssl.transfer import FrozenEncoder
 
         callbacks.append(FrozenEncoder())
+    early_stopping = None
     if config.patience:
-        callbacks.append(EarlyStopping(monitor="val_miou", mode="max", patience=config.patience))
+        early_stopping = StepEarlyStopping(
+            monitor="val_miou", mode="max", patience=config.patience, min_steps=config.min_steps
+        )
+        callbacks.append(early_stopping)
     if config.progress:
         from lightning.pytorch.callbacks import RichProgressBar
 
@@ -265,8 +329,9 @@ def train(
         pass
     gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
-        max_epochs=config.epochs,
-        max_time={"minutes": config.max_time} if config.max_time else None,
+        max_epochs=-1,  # the budget callback stops the run (steps, epochs or time)
+        val_check_interval=plan.val_interval,
+        check_val_every_n_epoch=None,  # validation counted in steps, across epochs
         accelerator=config.accelerator,
         devices=config.devices,
         strategy=config.strategy,
@@ -288,7 +353,8 @@ def train(
     if trainer.global_rank != 0:
         return run.path
     resuming.merge_logs(run.logs)
-    _finish(run, trainer, data, elapsed, throughput.median())
+    stop_reason = "early_stopping" if early_stopping and early_stopping.stopped_step else None
+    _finish(run, trainer, data, elapsed, throughput.median(), stop_reason or budget.stop_reason)
     return run.path
 
 
@@ -302,7 +368,9 @@ def _init_encoder(task, config: TrainConfig, bands: list[str], pretrained):
     return report
 
 
-def _finish(run: RunDir, trainer, data, elapsed: float, train_rate: float | None) -> None:
+def _finish(
+    run: RunDir, trainer, data, elapsed: float, train_rate: float | None, stop_reason: str | None
+) -> None:
     """metrics.json and figures, from the best checkpoint."""
     from terralearn.runs.layout import load_task
     from terralearn.runs.report import write_training_figures
@@ -314,10 +382,12 @@ def _finish(run: RunDir, trainer, data, elapsed: float, train_rate: float | None
         "best_val_miou": None if best_score is None else float(best_score),
         "best_checkpoint": "checkpoints/best.ckpt",
         "epochs": int(trainer.current_epoch),
+        "steps": int(trainer.global_step),
         "train_chips": train_chips,
         "train_seconds": round(elapsed, 2),
         "train_chips_per_second": None if train_rate is None else round(train_rate, 2),
-        "stopped_early": bool(trainer.should_stop and trainer.current_epoch < trainer.max_epochs),
+        "stopped_early": stop_reason == "early_stopping",
+        "stop_reason": stop_reason,  # early_stopping, steps (the step/epoch budget) or max_time
     }
     task, _ = load_task(run.path, "best")
     metrics["figures"] = [

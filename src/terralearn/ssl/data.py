@@ -11,7 +11,11 @@ machine's disk). Per epoch:
    contiguous shares, one per reader (DDP rank, data-loader worker). Each reader reads only the
    rows of its share, so readers never serve the same chip of a pass, even when a small image
    is a single band of rows;
-3. chips with any nodata pixel are skipped; the rest pass through a shuffle buffer.
+3. chips with any nodata pixel (:func:`terralearn.io.readers.valid_pixels`) are skipped; the
+   rest pass through a shuffle buffer. Skipping keeps pretraining consistent with the rule
+   that invalid pixels enter the network as the band mean (0 after normalisation): no invalid
+   pixel reaches the network here at all, and the reconstruction targets and contrastive
+   views never see a fill value as if it were data.
 
 An epoch is a fixed number of chips, ``chips_per_epoch`` (default: the number of grid chips):
 every DDP rank serves ``ceil(chips_per_epoch / ranks)`` of them, cut down to whole batches
@@ -37,6 +41,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.geo.grid import chip_offsets
+from terralearn.io.readers import valid_pixels
 from terralearn.store.chips import read_rows, row_band_height
 
 STORE_BLOCK = 256  # chips per read from a chip store
@@ -186,12 +191,7 @@ class UnlabelledChips(IterableDataset):
             yield from arrays["image"][ok]
             return
         block = read_rows(src, band.row0, band.row1)
-        valid = np.ones(block.shape[1:], dtype=bool)
-        if block.dtype.kind == "f":
-            valid &= np.isfinite(block).all(axis=0)
-        nodata = src.rio.nodata
-        if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
-            valid &= (block != nodata).all(axis=0)
+        valid = valid_pixels(block, src.rio.nodata)
         for r, c in band.offsets:
             r0 = int(r) - band.row0
             if valid[r0 : r0 + s, c : c + s].all():

@@ -21,6 +21,7 @@ import lightning
 import torch
 from torch import Tensor
 
+from terralearn.data.augment import normalize_bands
 from terralearn.errors import ConfigError
 from terralearn.models import create_model, model_info
 from terralearn.models.unet import UNet
@@ -122,9 +123,14 @@ class PretrainTask(lightning.LightningModule):
 
         self.views = MultispectralViews()
 
-    def normalize(self, image: Tensor) -> Tensor:
-        """Raw pixel values -> standardised float32."""
-        return (image.to(self.band_mean.dtype) - self.band_mean) / self.band_std
+    def normalize(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Raw pixel values -> standardised float32, 0 (the band mean) at invalid pixels.
+
+        The streams skip chips with nodata (:mod:`terralearn.ssl.data`), so ``valid`` is
+        normally None; NaN still becomes 0, the rule of
+        :func:`terralearn.data.augment.normalize_bands` that every task follows.
+        """
+        return normalize_bands(image, self.band_mean, self.band_std, valid)
 
     def loss(self, image: Tensor) -> Tensor:
         """The self-supervised loss of a batch of raw images."""

@@ -7,11 +7,18 @@ the model, the loss and the metrics from them, so a checkpoint alone rebuilds th
 nothing but the checkpoint.
 
 Batches are dicts ``{"image": (B, C, H, W) float, raw values, "mask": (B, H, W) long}`` with
-``ignore_index`` (255) marking unlabelled pixels; other keys are ignored.
+``ignore_index`` (255) marking unlabelled pixels, and optionally ``"valid": (B, H, W) bool``;
+other keys are ignored. Invalid pixels (``valid`` False, NaN) are set to 0 after
+normalisation, i.e. to the training band mean: the value prediction fills nodata with, so
+training, evaluation and prediction see the same input there (see
+:func:`terralearn.data.augment.normalize_bands`). Their mask is 255, so they count in no loss
+and no metric.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import lightning
@@ -20,12 +27,33 @@ from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from terralearn.data.augment import Normalize, build_augment
+from terralearn.data.augment import Normalize, build_augment, normalize_bands
 from terralearn.errors import ConfigError
 from terralearn.models import create_model
 from terralearn.tasks.losses import build_loss
 
 Schedule = Literal["cosine", "onecycle", "none"]
+ONECYCLE_WARMUP = 0.3  # share of training spent rising to the peak (torch's OneCycleLR default)
+ONECYCLE_START = 1 / 25  # start and end factors of the peak (torch's div_factor, final_div_factor)
+ONECYCLE_END = ONECYCLE_START / 1e4
+
+
+def schedule_factor(schedule: Schedule, progress: float) -> float:
+    """Learning-rate factor of the peak at ``progress`` (0 at the start, 1 at the end).
+
+    ``cosine`` decays from 1 to 0 along half a cosine; ``onecycle`` rises from 1/25 to 1 over
+    the first 30 % (cosine) and anneals to 1/250000 over the rest; ``none`` is 1.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * p))
+    if schedule == "onecycle":
+        if p < ONECYCLE_WARMUP:
+            rise = 0.5 * (1 - math.cos(math.pi * p / ONECYCLE_WARMUP))
+            return ONECYCLE_START + (1 - ONECYCLE_START) * rise
+        fall = 0.5 * (1 + math.cos(math.pi * (p - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP)))
+        return ONECYCLE_END + (1 - ONECYCLE_END) * fall
+    return 1.0
 
 
 class SegmentationTask(lightning.LightningModule):
@@ -42,7 +70,10 @@ class SegmentationTask(lightning.LightningModule):
         ignore_index: mask value of unlabelled pixels.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
-        schedule: ``"cosine"`` (cosine decay over all training steps), ``"onecycle"`` or ``"none"``.
+        schedule: ``"cosine"`` (cosine decay over the training), ``"onecycle"`` or ``"none"``
+            (see :func:`schedule_factor`). The schedule follows :attr:`schedule_progress` when
+            set (``terralearn.runs.train`` sets it from its step and time budget), else the
+            share of ``trainer.estimated_stepping_batches`` done.
         class_names: names for reports (default ``class_0``, ...); binary has 2 (background first).
         band_mean: per-band mean of the raw pixel values; None skips normalisation.
         band_std: per-band standard deviation (with ``band_mean``).
@@ -90,6 +121,8 @@ class SegmentationTask(lightning.LightningModule):
         self.configure_losses()
         self.configure_metrics()
         self.augmenter = build_augment(augment)
+        # training progress in [0, 1] from the optimiser step: drives the schedule when set
+        self.schedule_progress: Callable[[int], float] | None = None
         if encoder_lr_scale <= 0:
             raise ConfigError(
                 f"encoder_lr_scale {encoder_lr_scale} must be positive (to keep the encoder "
@@ -144,18 +177,19 @@ class SegmentationTask(lightning.LightningModule):
 
     # ---- inference ------------------------------------------------------------------------
 
-    def normalize(self, image: Tensor) -> Tensor:
-        """Raw pixel values ``(B, C, H, W)`` of any dtype -> normalised float32."""
-        return (image.to(self.band_mean.dtype) - self.band_mean) / self.band_std
+    def normalize(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
+        """Raw pixel values ``(B, C, H, W)`` of any dtype -> normalised float32, 0 where
+        ``valid`` ``(B, H, W)`` is False or the value is NaN (the band mean: the fill value)."""
+        return normalize_bands(image, self.band_mean, self.band_std, valid)
 
-    def forward(self, image: Tensor) -> Tensor:
+    def forward(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
         """Logits ``(B, num_classes, H, W)`` for raw (unnormalised) images ``(B, C, H, W)``."""
-        return self.model(self.normalize(image))
+        return self.model(self.normalize(image, valid))
 
-    def predict_proba(self, image: Tensor) -> Tensor:
+    def predict_proba(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
         """Class probabilities for raw images: softmax ``(B, K, H, W)``, or for binary the
         foreground sigmoid ``(B, 1, H, W)``. Call under ``torch.no_grad()`` in eval mode."""
-        logits = self(image)
+        logits = self(image, valid)
         return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
 
     def predict_labels(self, logits: Tensor) -> Tensor:
@@ -168,7 +202,10 @@ class SegmentationTask(lightning.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         # augment normalised images: photometric jitter is in standard deviations of each band
-        batch = {"image": self.normalize(batch["image"]), "mask": batch["mask"]}
+        valid = batch.get("valid")
+        batch = {"image": self.normalize(batch["image"], valid), "mask": batch["mask"]}
+        if valid is not None:
+            batch["valid"] = valid
         if self.augmenter is not None:
             batch = self.augmenter(batch)
         logits = self.model(batch["image"])
@@ -180,7 +217,7 @@ class SegmentationTask(lightning.LightningModule):
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> Tensor:
-        logits = self(batch["image"])
+        logits = self(batch["image"], batch.get("valid"))
         mask = batch["mask"]
         loss = self.criterion(logits, mask)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
@@ -197,9 +234,21 @@ class SegmentationTask(lightning.LightningModule):
         return self._eval_step(batch, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        return self.predict_proba(batch["image"])
+        return self.predict_proba(batch["image"], batch.get("valid"))
 
     # ---- optimisation ---------------------------------------------------------------------
+
+    def on_train_start(self) -> None:
+        # A resumed run restores the learning rate of the old schedule (its budget may have
+        # changed): set the one of the current schedule at the restored step.
+        for config in self.trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+                for group, base, factor in zip(
+                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
+                    strict=True,
+                ):  # fmt: skip
+                    group["lr"] = base * factor(scheduler.last_epoch)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The optimiser's groups: the encoder at ``lr * encoder_lr_scale``, the rest at ``lr``."""
@@ -221,15 +270,16 @@ class SegmentationTask(lightning.LightningModule):
         )
         if hp["schedule"] == "none":
             return optimizer
-        steps = max(int(self.trainer.estimated_stepping_batches), 1)
-        if hp["schedule"] == "cosine":
-            scheduler: torch.optim.lr_scheduler.LRScheduler = (
-                torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-            )
-        else:
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=steps
-            )
+        progress = self.schedule_progress
+        if progress is None:
+            steps = float(self.trainer.estimated_stepping_batches)
+            total = max(steps, 1.0) if math.isfinite(steps) else math.inf
+            progress = lambda step: step / total  # noqa: E731
+        schedule = hp["schedule"]
+        # a closure, not an object: LambdaLR saves no state of it in checkpoints
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: schedule_factor(schedule, progress(step))
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
