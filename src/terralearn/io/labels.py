@@ -842,6 +842,8 @@ def open_label_rows(
         meta = inspect_raster(str(path), require_crs=False)
     except TerralearnError:
         return None
+    if is_colour_mask(meta):  # decoded whole by open_labels through the colours of --classes
+        return None
     same_grid = (
         (meta.crs is not None or is_pixel_grid(like))
         and meta.count == 1
