@@ -26,7 +26,10 @@ def print_store_summary(store) -> None:
     info = store.describe()
     print_mapping(
         f"chip store {info['path']}",
-        {k: info[k] for k in ("chips", "chip_size", "bands", "dtype", "crs", "sources")},
+        {
+            **{k: info[k] for k in ("chips", "chip_size", "bands", "dtype", "crs")},
+            "sources": _sources(info["sources"]),
+        },
     )
     splits = info["splits"]
     table = Table(title="chips and labelled pixels per split", title_justify="left")
@@ -40,6 +43,13 @@ def print_store_summary(store) -> None:
             name, *(f"{counts[s]:,} ({100 * counts[s] / totals[s]:.1f}%)" for s in splits)
         )
     console().print(table)
+
+
+def _sources(paths: list[str], shown: int = 3) -> str:
+    """The first few source files and how many more (data sets of tiles have hundreds)."""
+    if len(paths) <= shown + 1:
+        return ", ".join(paths)
+    return f"{len(paths)} files: {', '.join(paths[:shown])}, ... {paths[-1]}"
 
 
 def _fmt(value: Any) -> str:
