@@ -32,6 +32,7 @@ def assess(
     points). Areas are in hectares for maps in metres, in the CRS unit squared otherwise, and in
     pixels for maps without a CRS.
     """
+    from rich import box
     from rich.table import Table
 
     from terralearn._fs import check_output
@@ -71,16 +72,18 @@ def assess(
         )  # fmt: skip
     console().print(table)
     matrix = Table(
-        title="error matrix, estimated area proportions (rows map, columns reference)",
+        title="error matrix, estimated area proportions (rows map, columns reference code)",
         title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    matrix.add_column("map \\ reference")
-    for name in [*names, "total"]:
-        matrix.add_column(name, justify="right")
+    matrix.add_column("map \\ ref.", no_wrap=True, max_width=18)
+    for code in [*result.classes, "total"]:  # codes keep the columns narrow
+        matrix.add_column(str(code), justify="right", no_wrap=True, min_width=5)
     p = e.proportions
-    for name, row in zip(names, p, strict=True):
-        matrix.add_row(name, *(f"{v:.4f}" for v in row), f"{row.sum():.4f}")
-    matrix.add_row("total", *(f"{v:.4f}" for v in p.sum(axis=0)), f"{p.sum():.4f}")
+    for (code, name), row in zip(result.classes.items(), p, strict=True):
+        matrix.add_row(f"{code} {name}", *(f"{v:.3f}" for v in row), f"{row.sum():.3f}")
+    matrix.add_row("total", *(f"{v:.3f}" for v in p.sum(axis=0)), f"{p.sum():.3f}")
     console().print(matrix)
     click.echo(f"overall accuracy {e.overall:.3f} ± {e.overall_ci95:.3f}")
     if out is not None:

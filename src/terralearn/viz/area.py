@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Patch
 
 from terralearn.errors import ConfigError
 from terralearn.viz._figure import DEFAULT_DPI, new_figure, save_figure
@@ -60,5 +61,14 @@ def plot_area_estimates(
     ax.set_title(title, loc="left", fontsize=10)
     ax.grid(axis="x", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    for yi, value in zip(y, mapped, strict=True):
+        if value == 0:  # a class found by the reference points only
+            ax.annotate("not mapped", (0, yi + height / 2), xycoords=("axes fraction", "data"),
+                        xytext=(4, 0), textcoords="offset points", va="center", fontsize=7,
+                        color="0.4")  # fmt: skip
+    handles = [
+        Patch(facecolor=MAPPED_COLOR, edgecolor="0.4", linewidth=0.5, label="mapped"),
+        Patch(facecolor="0.35", edgecolor="0.3", linewidth=0.5, label="error-adjusted ± 95 % CI"),
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
     return save_figure(fig, out, dpi=dpi)
