@@ -147,7 +147,10 @@ def test_class_table_sources(tmp_path):
     assert count_classes(plain).classes == {1: "class_1", 2: "class_2", 3: "class_3"}
 
 
-def test_float_map_is_refused(tmp_path):
-    path = write_raster(tmp_path / "f.tif", np.zeros((4, 4), np.float32))
-    with pytest.raises(ConfigError, match="has float32 values; a class map holds integer"):
+def test_float_map_needs_integer_values(tmp_path):
+    codes = np.array([[1, 2], [2, -99999]], np.float32)
+    path = write_raster(tmp_path / "f.tif", codes, nodata=-99999)
+    assert count_classes(path).pixels.tolist() == [1, 2]
+    path = write_raster(tmp_path / "g.tif", codes + 0.5, nodata=-99998.5)
+    with pytest.raises(ConfigError, match=r"has fractional values \(e.g. 1.5\); a class map holds"):
         count_classes(path)

@@ -152,3 +152,22 @@ def test_reprojected_points_give_the_same_estimate(labelled, tmp_path):
     a = json.loads((tmp_path / "a" / "area.json").read_text())
     b = json.loads((tmp_path / "b" / "area.json").read_text())
     assert a["classes"] == b["classes"]
+
+
+def test_real_nc_strata_sampled_and_assessed_against_itself(nc_real_dir, tmp_path):
+    """Defaults on the real NC class map (float32 codes 1-7, EPSG:3358, 28.5 m pixels)."""
+    strata = nc_real_dir / "strata.tif"
+    pts = tmp_path / "pts.gpkg"
+    sampled = run("sample", strata, "--n", 400, "--out", pts, "--reference-from", strata)
+    assert sampled.exit_code == 0, sampled.output
+    assert "400 points (seed 0); reference filled at 400 points" in sampled.output
+    result = run("assess", strata, "--reference", pts, "--out", tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    assert "overall accuracy 1.000 ± 0.000" in result.output
+    report = json.loads((tmp_path / "report" / "area.json").read_text())
+    rows = {row["code"]: row for row in report["classes"]}
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6, 7]
+    assert rows[7]["points"] == 50  # sediment, 194 px: raised to --min-per-class
+    assert rows[5]["mapped_area"] == pytest.approx(107_643 * 28.5**2 / 1e4)
+    assert rows[5]["area"] == pytest.approx(rows[5]["mapped_area"])
+    assert rows[5]["area_ci95"] == 0

@@ -69,7 +69,7 @@ class Sample:
 
 
 def open_class_map(path: str | Path):
-    """Open a one-band integer raster as a class map; one-line errors otherwise."""
+    """Open a raster of class codes in band 1 (integers, or floats with integer values)."""
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"map {str(path)!r} does not exist")
@@ -77,11 +77,10 @@ def open_class_map(path: str | Path):
         ds = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise NotARasterError(f"map {str(path)!r} cannot be read as a raster: {exc}") from None
-    if not np.issubdtype(np.dtype(ds.dtypes[0]), np.integer):
+    if not np.issubdtype(np.dtype(ds.dtypes[0]), np.number):
         ds.close()
         raise ConfigError(
-            f"map {str(path)!r} has {ds.dtypes[0]} values; a class map holds integer class codes "
-            "(e.g. the output of terralearn predict)"
+            f"map {str(path)!r} has {ds.dtypes[0]} values; a class map holds class codes"
         )
     return ds
 
@@ -106,6 +105,12 @@ def count_classes(path: str | Path) -> MapStrata:
         for window in strips(ds):
             data, valid = _read_valid(ds, window)
             codes, counts = np.unique(data[valid], return_counts=True)
+            if codes.dtype.kind == "f" and not np.array_equal(codes, np.round(codes)):
+                raise ConfigError(
+                    f"map {str(path)!r} has fractional values (e.g. {codes[codes != np.round(codes)][0]:g}); "
+                    "a class map holds integer class codes (e.g. the output of terralearn predict)"
+                )
+            codes = codes.astype(np.int64)
             for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
                 totals[code] = totals.get(code, 0) + count
         crs, transform, shape = ds.crs, ds.transform, (ds.height, ds.width)
