@@ -57,7 +57,7 @@ def plot_area_estimates(
         ax.set_xscale("log")
         ax.set_xlim(positive.min() / 3, (np.maximum(mapped, adjusted + ci95)).max() * 2)
     ax.set_yticks(y, [classes[c] for c in codes])
-    ax.set_xlabel(f"area ({unit})")
+    ax.set_xlabel(f"area ({unit}{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_title(title, loc="left", fontsize=10)
     ax.grid(axis="x", color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
