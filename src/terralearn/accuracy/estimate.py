@@ -97,17 +97,17 @@ def estimate_area(counts, mapped_area) -> AreaEstimate:
         var_users = users_raw * (1 - users_raw) / dof
         producers = np.where(p_col > 0, diag / p_col, np.nan)
         overall = float(diag.sum())
-        var_overall = float(np.sum(weights**2 * users_raw * (1 - users_raw) / dof))
-        # eq. 10: V(p.j) = sum_i W_i^2 (n_ij/n_i.)(1 - n_ij/n_i.) / (n_i. - 1)
-        var_p_col = np.sum(weights[:, None] ** 2 * within * (1 - within) / dof[:, None], axis=0)
-        # producer's accuracy (Olofsson 2013 eq. 4; weights instead of N_i. since it is a ratio)
-        n_hat_col = p_col
-        others = weights[:, None] ** 2 * within * (1 - within) / dof[:, None]
-        others_sum = others.sum(axis=0) - np.diag(others)
+        var_overall = float(np.sum(weights**2 * var_users))
+        # cell terms W_i^2 (n_ij/n_i.)(1 - n_ij/n_i.) / (n_i. - 1); eq. 10: V(p.j) = column sum
+        terms = weights[:, None] ** 2 * within * (1 - within) / dof[:, None]
+        var_p_col = terms.sum(axis=0)
+        # producer's accuracy, Olofsson et al. 2013 eq. 4 (Card 1982), with the weights W_i in
+        # place of the pixel counts N_i. (the ratio is the same): the own stratum's part and
+        # the omission from the other strata
         prod = np.nan_to_num(producers)
         var_producers = (
-            weights**2 * (1 - prod) ** 2 * var_users + prod**2 * others_sum
-        ) / np.where(n_hat_col > 0, n_hat_col, np.nan) ** 2
+            weights**2 * (1 - prod) ** 2 * var_users + prod**2 * (var_p_col - np.diag(terms))
+        ) / np.where(p_col > 0, p_col, np.nan) ** 2
     return AreaEstimate(
         proportions=p,
         mapped_area=mapped,

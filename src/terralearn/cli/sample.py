@@ -9,7 +9,9 @@ from terralearn.cli.options import overwrite_option
 
 @click.command()
 @click.argument("map_path", metavar="MAP")
-@click.option("--n", "n", type=int, required=True, help="Total number of points.")
+@click.option(
+    "--n", "n", type=int, required=True, help="Total number of points (unused with given counts)."
+)
 @click.option("--out", "out", required=True, help="Points to write (.gpkg).")
 @click.option(
     "--allocation",
