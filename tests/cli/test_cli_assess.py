@@ -74,12 +74,19 @@ def test_assess_prints_and_writes_the_report(labelled, tmp_path):
 
 
 def test_points_not_from_sample_are_post_stratified(labelled, tmp_path):
-    path, _, points, _, _ = labelled
-    plain = points[["reference", "geometry"]]
-    plain.to_file(tmp_path / "srs.gpkg", layer="srs")
-    result = run("assess", path, "--reference", tmp_path / "srs.gpkg")
+    """Points without strata (e.g. a simple random sample), labelled with class codes."""
+    path, pts, points, _, _ = labelled
+    codes = points["reference"].map({"forest": 1, "water": 2}).astype("int64")
+    points[["geometry"]].assign(truth=codes).to_file(tmp_path / "srs.gpkg", layer="srs")
+    result = run("assess", path, "--reference", tmp_path / "srs.gpkg", "--reference-column",
+                 "truth", "--out", tmp_path / "srs")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "60 points not from terralearn sample: post-stratified by the map class" in result.output
+    assert run("assess", path, "--reference", pts, "--out", tmp_path / "named").exit_code == 0
+    by_codes = json.loads((tmp_path / "srs" / "area.json").read_text())
+    by_names = json.loads((tmp_path / "named" / "area.json").read_text())
+    assert by_codes["classes"] == by_names["classes"]
+    assert by_codes["strata"] == "post-stratified by map class"
 
 
 def _refused(result, message, tmp_path):

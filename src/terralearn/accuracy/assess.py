@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio
 
 from terralearn._fs import atomic_output
@@ -163,8 +164,11 @@ def assess_map(
             "labelled point(s); each mapped class needs at least 2 to estimate a variance "
             "(draw points with terralearn sample, which gives every class --min-per-class)"
         )
+    # points of terralearn sample carry their stratum; it must be the map class at the point
     from_sample = {"stratum", "inclusion_probability"} <= set(points.columns) and bool(
-        np.array_equal(points["stratum"].to_numpy()[keep].astype(np.int64), map_codes)
+        np.array_equal(
+            pd.to_numeric(points["stratum"], errors="coerce").to_numpy()[keep], map_codes
+        )
     )
     return Assessment(
         estimate=estimate_area(counts, mapped),
