@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "export-model": "terralearn.cli.export_model:export_model",
     "pretrain": "terralearn.cli.pretrain:pretrain",
     "stack": "terralearn.cli.stack:stack",
+    "sample": "terralearn.cli.sample:sample",
+    "assess": "terralearn.cli.assess:assess",
 }
 
 
