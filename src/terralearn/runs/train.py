@@ -329,7 +329,9 @@ def train(
         pass
     gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     trainer = L.Trainer(
-        max_epochs=-1,  # the budget callback stops the run (steps, epochs or time)
+        # the budget callback stops the run (steps, epochs or time); an exact --epochs is also
+        # Lightning's cap (and its progress bar's "Epoch i/N")
+        max_epochs=plan.epochs if plan.epochs and not plan.at_least_steps else -1,
         val_check_interval=plan.val_interval,
         check_val_every_n_epoch=None,  # validation counted in steps, across epochs
         accelerator=config.accelerator,
