@@ -91,12 +91,16 @@ def _conflicting_pairs(
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
     if len(pairs) == 0:
         return pairs
+    return pairs[_in_conflict(boxes, pairs, buffer)]
+
+
+def _in_conflict(boxes: np.ndarray, pairs: np.ndarray, buffer: float) -> np.ndarray:
+    """``(P,)`` True where the boxes of a pair are closer than ``buffer`` or overlap."""
     a, b = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
     dx = np.maximum(b[:, 0] - a[:, 2], a[:, 0] - b[:, 2])  # < 0 means the x ranges overlap
     dy = np.maximum(b[:, 1] - a[:, 3], a[:, 1] - b[:, 3])
     gap = np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0))
-    conflict = (gap < buffer) | ((dx < 0) & (dy < 0))
-    return pairs[conflict]
+    return (gap < buffer) | ((dx < 0) & (dy < 0))
 
 
 def _drop_conflicts(
@@ -108,20 +112,8 @@ def _drop_conflicts(
     dropped if it conflicts with a kept box of a more protected split. So the most protected split
     never loses a box, and a box is only dropped for a conflict that still exists.
     """
-    codes = codes.copy()
     pairs = _conflicting_pairs(boxes, codes, buffer, codes == _DROP)
-    if len(pairs) == 0:
-        return codes
-    rank = np.full(_DROP + 1, -1)
-    rank[order] = np.arange(len(order))
-    pair_rank = rank[codes[pairs]]  # (P, 2), fixed: only ranks >= the current one change below
-    for level in range(1, len(order)):
-        loser_first = pair_rank[:, 0] == level
-        loser = np.where(loser_first, pairs[:, 0], pairs[:, 1])
-        winner = np.where(loser_first, pairs[:, 1], pairs[:, 0])
-        at_level = (pair_rank.max(axis=1) == level) & (codes[winner] != _DROP)
-        codes[loser[at_level]] = _DROP
-    return codes
+    return _apply_drops(codes, pairs, order)
 
 
 def _block_ids(boxes: np.ndarray, block_size: float, origin) -> tuple[np.ndarray, np.ndarray]:
@@ -386,11 +378,7 @@ def _block_conflicts(boxes: np.ndarray, block_of: np.ndarray, buffer: float) -> 
     radius = (buffer + diagonal) * (1 + 1e-9) + 1e-12  # as in _conflicting_pairs
     pairs = cKDTree(centres).query_pairs(radius, output_type="ndarray").astype(np.int64)
     pairs = pairs[block_of[pairs[:, 0]] != block_of[pairs[:, 1]]]
-    a, b = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
-    dx = np.maximum(b[:, 0] - a[:, 2], a[:, 0] - b[:, 2])
-    dy = np.maximum(b[:, 1] - a[:, 3], a[:, 1] - b[:, 3])
-    gap = np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0))
-    return pairs[(gap < buffer) | ((dx < 0) & (dy < 0))]
+    return pairs[_in_conflict(boxes, pairs, buffer)]
 
 
 def _apply_drops(codes: np.ndarray, pairs: np.ndarray, order: list[int]) -> np.ndarray:
@@ -399,7 +387,7 @@ def _apply_drops(codes: np.ndarray, pairs: np.ndarray, order: list[int]) -> np.n
     pairs = pairs[codes[pairs[:, 0]] != codes[pairs[:, 1]]]
     rank = np.full(_DROP + 1, -1)
     rank[order] = np.arange(len(order))
-    pair_rank = rank[codes[pairs]]
+    pair_rank = rank[codes[pairs]]  # (P, 2), fixed: only ranks >= the current one change below
     for level in range(1, len(order)):
         loser_first = pair_rank[:, 0] == level
         loser = np.where(loser_first, pairs[:, 0], pairs[:, 1])

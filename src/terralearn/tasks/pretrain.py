@@ -26,6 +26,7 @@ from terralearn.errors import ConfigError
 from terralearn.models import create_model, model_info
 from terralearn.models.unet import UNet
 from terralearn.models.vit import ViT
+from terralearn.tasks.schedules import restore_scheduled_lr
 
 Method = Literal["mae", "contrastive"]
 
@@ -155,16 +156,7 @@ class PretrainTask(lightning.LightningModule):
             dataset.set_epoch(self.current_epoch)
 
     def on_train_start(self) -> None:
-        # A run resumed with more epochs restores the learning rate of the old schedule (which
-        # may have decayed to 0); set the one of the current schedule at the restored step.
-        for config in self.trainer.lr_scheduler_configs:
-            scheduler = config.scheduler
-            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
-                for group, base, factor in zip(
-                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
-                    strict=True,
-                ):  # fmt: skip
-                    group["lr"] = base * factor(scheduler.last_epoch)
+        restore_scheduled_lr(self.trainer)
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

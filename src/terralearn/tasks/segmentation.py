@@ -31,6 +31,7 @@ from terralearn.data.augment import Normalize, build_augment, normalize_bands
 from terralearn.errors import ConfigError
 from terralearn.models import create_model
 from terralearn.tasks.losses import build_loss
+from terralearn.tasks.schedules import restore_scheduled_lr
 
 Schedule = Literal["cosine", "onecycle", "none"]
 ONECYCLE_WARMUP = 0.3  # share of training spent rising to the peak (torch's OneCycleLR default)
@@ -239,16 +240,7 @@ class SegmentationTask(lightning.LightningModule):
     # ---- optimisation ---------------------------------------------------------------------
 
     def on_train_start(self) -> None:
-        # A resumed run restores the learning rate of the old schedule (its budget may have
-        # changed): set the one of the current schedule at the restored step.
-        for config in self.trainer.lr_scheduler_configs:
-            scheduler = config.scheduler
-            if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
-                for group, base, factor in zip(
-                    scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
-                    strict=True,
-                ):  # fmt: skip
-                    group["lr"] = base * factor(scheduler.last_epoch)
+        restore_scheduled_lr(self.trainer)
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """The optimiser's groups: the encoder at ``lr * encoder_lr_scale``, the rest at ``lr``."""
