@@ -209,13 +209,7 @@ def open_geotiff_stack(
     metas = [inspect_raster(str(p), pixel_grid=pixel_grid) for p in paths]
     first = metas[0]
     for m in metas[1:]:
-        what = []
-        if m.crs != first.crs:
-            what.append(f"CRS {_crs_name(m.crs)} != {_crs_name(first.crs)}")
-        if not m.transform.almost_equals(first.transform):
-            what.append(f"transform {tuple(m.transform)[:6]} != {tuple(first.transform)[:6]}")
-        if m.shape != first.shape:
-            what.append(f"shape {m.shape} != {first.shape}")
+        what = grid_differences(m, first)
         if what:
             raise ConfigError(
                 f"{m.path} is not on the grid of {first.path} ({'; '.join(what)}); "
@@ -257,6 +251,19 @@ def open_geotiff_stack(
         tags=first.tags,
     )
     return da, meta, names
+
+
+def grid_differences(meta: RasterMeta, reference: RasterMeta) -> list[str]:
+    """How the grid of ``meta`` differs from that of ``reference`` (empty: the same grid)."""
+    what = []
+    if meta.crs != reference.crs:
+        what.append(f"CRS {_crs_name(meta.crs)} != {_crs_name(reference.crs)}")
+    if not meta.transform.almost_equals(reference.transform):
+        what.append(f"transform {tuple(meta.transform)[:6]} != {tuple(reference.transform)[:6]}")
+    if meta.shape != reference.shape:
+        (h, w), (rh, rw) = meta.shape, reference.shape
+        what.append(f"size {w} x {h} != {rw} x {rh}")
+    return what
 
 
 def _crs_name(crs: CRS | None) -> str:

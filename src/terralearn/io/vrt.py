@@ -47,7 +47,7 @@ import rasterio.dtypes
 
 from terralearn._fs import atomic_output, check_output
 from terralearn.errors import ConfigError, InputNotFoundError
-from terralearn.io.rasterio_ import RasterMeta, inspect_raster, is_remote
+from terralearn.io.rasterio_ import RasterMeta, grid_differences, inspect_raster, is_remote
 
 # separators between the parts of a band file's name (LC09_..._SR_B2, T32TQM_..._B02_10m)
 _TOKEN = re.compile(r"[^_\-.\s]+")
@@ -152,13 +152,7 @@ def _inspect_band_file(path: str) -> _BandFile:
 def _check_same_grid(metas: Sequence[RasterMeta]) -> None:
     first = metas[0]
     for m in metas[1:]:
-        what = []
-        if m.crs != first.crs:
-            what.append(f"CRS {m.crs.to_string()} != {first.crs.to_string()}")
-        if not m.transform.almost_equals(first.transform):
-            what.append(f"transform {tuple(m.transform)[:6]} != {tuple(first.transform)[:6]}")
-        if m.shape != first.shape:
-            what.append(f"size {m.shape[1]} x {m.shape[0]} != {first.shape[1]} x {first.shape[0]}")
+        what = grid_differences(m, first)
         if what:
             t, (h, w) = first.transform, first.shape
             bounds = f"{t.c!r} {t.f + h * t.e!r} {t.c + w * t.a!r} {t.f!r}"
