@@ -81,3 +81,11 @@ def _assert_area_section(out, html, result):
     report = json.loads((out / "area" / "area.json").read_text())
     assert report["points"] == AREA_POINTS and report["strata"] == "sample"
     assert (out / "area" / "area.png").stat().st_size > 10_000
+
+
+def test_demo_cli_summarises_which_true_areas_lie_in_the_ci():
+    from terralearn.cli.demo import _truth_in_ci
+
+    assert _truth_in_ci({"water": True, "forest": True}) == "2 of 2 classes"
+    assert _truth_in_ci({"water": True, "built-up": False}) == "1 of 2 classes (not: built-up)"
+    assert _truth_in_ci(None) == "area section skipped (see the report)"
