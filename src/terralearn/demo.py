@@ -1,24 +1,28 @@
 """``terralearn demo``: the whole path on shipped code and data, offline, in a few minutes.
 
 synthetic scene -> chip store (spatial split) -> U-Net training -> test evaluation ->
-prediction over the whole scene (COG + uncertainty) -> a self-contained HTML report.
+prediction over the whole scene (COG + uncertainty) -> error-adjusted area from a stratified
+sample of the map, checked against the true area -> a self-contained HTML report.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from terralearn.errors import OutputExistsError
+from terralearn.errors import OutputExistsError, TerralearnError
 
 log = logging.getLogger(__name__)
 
 MARKER = "demo.json"
+AREA_POINTS = 600  # the sample of the area section: terralearn sample's defaults
+AREA_MIN_PER_CLASS = 50
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,14 @@ def run_demo(
     step("predict")
     prediction = out / "prediction.tif"
     predict_raster(run, scene.image, prediction, uncertainty=True, progress=progress)
+    step("area")
+    try:
+        area = estimate_demo_area(out, prediction, scene.labels, seed=seed)
+    except TerralearnError as exc:  # e.g. a class mapped on a single pixel by a tiny model
+        log.warning("demo: area by class skipped: %s", exc)
+        area = str(exc)
     step("report")
-    html = write_demo_report(out, scene, store, run, prediction, report, timings)
+    html = write_demo_report(out, scene, store, run, prediction, report, timings, area=area)
     timings["end"] = time.perf_counter()
     result = {
         "report": str(html),
@@ -135,6 +145,7 @@ def run_demo(
         "labels": str(scene.labels),
         "test_mean_iou": report["mean_iou"],
         "test_overall_accuracy": report["overall_accuracy"],
+        "area_truth_in_ci95": None if isinstance(area, str) else area.truth_in_ci95(),
         "seconds": _durations(timings),
     }
     (out / MARKER).write_text(json.dumps(result, indent=2))
@@ -146,10 +157,142 @@ def _durations(timings: dict[str, float]) -> dict[str, float]:
     return {a: round(timings[b] - timings[a], 1) for a, b in zip(names, names[1:], strict=False)}
 
 
+@dataclass(frozen=True)
+class DemoArea:
+    """The area section: a stratified estimate beside the true areas, per class.
+
+    Attributes:
+        classes: code -> name, rows of the arrays (the assessed classes, then any class that
+            is in the exact labels only).
+        unit: area unit (``ha`` for the demo's metric grid).
+        points: sample size.
+        mapped, area, area_ci95, truth: (k,) mapped, error-adjusted (± 95 % CI half-width) and
+            true area per class, in ``unit``.
+        users, users_ci95, producers, producers_ci95: (k,) accuracies (NaN where undefined).
+        overall, overall_ci95: overall accuracy and its CI half-width.
+        folder: where points.gpkg, area.json, area.csv, error_matrix.csv and area.png are.
+    """
+
+    classes: dict[int, str]
+    unit: str
+    points: int
+    mapped: np.ndarray
+    area: np.ndarray
+    area_ci95: np.ndarray
+    truth: np.ndarray
+    users: np.ndarray
+    users_ci95: np.ndarray
+    producers: np.ndarray
+    producers_ci95: np.ndarray
+    overall: float
+    overall_ci95: float
+    folder: Path
+
+    def truth_in_ci95(self) -> dict[str, bool]:
+        """Class name -> whether the 95 % CI of the error-adjusted area contains the truth."""
+        inside = np.abs(self.area - self.truth) <= self.area_ci95
+        return dict(zip(self.classes.values(), inside.tolist(), strict=True))
+
+
+def estimate_demo_area(out: Path, prediction: Path, labels: Path, seed: int = 0) -> DemoArea:
+    """Sample the predicted map, label the points from the exact labels, estimate the areas.
+
+    This is ``terralearn sample`` (with ``--reference-from`` standing in for a person) and
+    ``terralearn assess``; the outputs go to ``out / "area"``. The true area of a class is its
+    pixel count in the exact labels, where both the map and the labels are valid.
+    """
+    import rasterio
+
+    from terralearn.accuracy.assess import area_unit, assess_map, write_report
+    from terralearn.accuracy.sampling import count_classes, sample_map
+    from terralearn.viz.area import plot_area_estimates
+
+    drawn = out / "area-points.gpkg"  # beside the folder write_report makes, moved in after
+    sample_map(
+        prediction,
+        drawn,
+        n=AREA_POINTS,
+        min_per_class=AREA_MIN_PER_CLASS,
+        seed=seed,
+        reference_from=labels,
+    )
+    assessment = assess_map(prediction, drawn)
+    folder = write_report(assessment, out / "area")
+    os.replace(drawn, folder / "points.gpkg")
+    strata = count_classes(prediction)
+    unit, pixel_area = area_unit(strata)
+    with rasterio.open(prediction) as pred, rasterio.open(labels) as lab:
+        valid = (pred.read_masks(1) > 0) & (lab.read_masks(1) > 0)
+        true_codes = lab.read(1)[valid].astype(np.int64)
+    true_pixels = np.bincount(true_codes)
+    classes = dict(assessment.classes)
+    for code in np.flatnonzero(true_pixels).tolist():  # true classes neither mapped nor sampled
+        classes.setdefault(code, strata.classes.get(code, f"class_{code}"))
+    extra = len(classes) - len(assessment.classes)
+    e = assessment.estimate
+
+    def padded(values, fill=0.0):
+        return np.concatenate([np.asarray(values, dtype=float), np.full(extra, fill)])
+
+    truth = np.array([true_pixels[c] if c < true_pixels.size else 0 for c in classes], dtype=float)
+    area = DemoArea(
+        classes=classes,
+        unit=unit,
+        points=assessment.n_points,
+        mapped=padded(e.mapped_area),
+        area=padded(e.area),
+        area_ci95=padded(e.area_ci95),
+        truth=truth * pixel_area,
+        users=padded(e.users, np.nan),
+        users_ci95=padded(e.users_ci95, np.nan),
+        producers=padded(e.producers, np.nan),
+        producers_ci95=padded(e.producers_ci95, np.nan),
+        overall=e.overall,
+        overall_ci95=e.overall_ci95,
+        folder=folder,
+    )
+    plot_area_estimates(
+        classes,
+        area.mapped,
+        area.area,
+        area.area_ci95,
+        unit,
+        folder / "area.png",
+        title="mapped vs error-adjusted area (95 % CI) vs true area",
+        truth=area.truth,
+    )
+    (folder / "truth.json").write_text(
+        json.dumps(
+            {
+                "unit": unit,
+                "true_area": {
+                    n: round(v, 6)
+                    for n, v in zip(classes.values(), area.truth.tolist(), strict=True)
+                },
+                "truth_in_ci95": area.truth_in_ci95(),
+                "source": f"pixel counts of {labels.name} where the map and labels are valid",
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return area
+
+
 def write_demo_report(
-    out: Path, scene, store: Path, run: Path, prediction: Path, report: dict, timings
+    out: Path,
+    scene,
+    store: Path,
+    run: Path,
+    prediction: Path,
+    report: dict,
+    timings,
+    area: DemoArea | str | None = None,
 ) -> Path:
-    """The HTML report: maps, curves, metrics and the confusion matrix, in one file."""
+    """The HTML report: maps, curves, metrics, the confusion matrix and the area by class.
+
+    ``area`` is the area section's estimate, or the reason it was skipped.
+    """
     import rasterio
 
     from terralearn.runs.layout import RunDir
@@ -232,6 +375,8 @@ def write_demo_report(
     confusion = run_dir.eval_dir / "test_confusion.png"
     if confusion.is_file():
         page.figure(confusion, "Confusion matrix on the test split (rows: true class).")
+    if area is not None:
+        _area_section(page, area)
     page.heading("Training")
     for name, caption in (
         ("curves.png", "Loss and validation scores per epoch."),
@@ -248,12 +393,68 @@ def write_demo_report(
             ("chip store", store.name),
             ("run directory", run.name),
             ("scene / labels", f"{scene.image.name}, {scene.labels.name}"),
+            *(
+                []
+                if not isinstance(area, DemoArea)
+                else [("area sample and estimate (points.gpkg, area.json, ...)", "area")]
+            ),
         ],
     )
     page.table(
         ["step", "seconds"], list(_durations({**timings, "end": time.perf_counter()}).items())
     )
     return page.write(out / "report.html")
+
+
+def _area_section(page, area: DemoArea | str) -> None:
+    page.heading("Area by class")
+    if isinstance(area, str):
+        page.paragraph(f"Skipped: {area}")
+        return
+    page.paragraph(
+        f"Error-adjusted area with the stratified estimator of Olofsson et al. (2014): a sample "
+        f"of {area.points} points drawn from the predicted map (at least {AREA_MIN_PER_CLASS} "
+        "per class), each labelled from the exact labels, which in real use a person does "
+        "(terralearn sample, then terralearn assess). The true area is the exact labels' pixel "
+        "count."
+    )
+    unit = area.unit
+    rows = [
+        (
+            name,
+            f"{area.mapped[i]:,.1f}",
+            _plus_minus(area.area[i], area.area_ci95[i], ",.1f"),
+            f"{area.truth[i]:,.1f}",
+            "yes" if inside else "NO",
+            _plus_minus(area.users[i], area.users_ci95[i], ".3f"),
+            _plus_minus(area.producers[i], area.producers_ci95[i], ".3f"),
+        )
+        for i, (name, inside) in enumerate(area.truth_in_ci95().items())
+    ]
+    page.table(
+        [
+            "class",
+            f"mapped ({unit})",
+            f"error-adjusted ({unit}) ± 95 % CI",
+            f"true ({unit})",
+            "CI contains truth",
+            "user's accuracy ± CI",
+            "producer's accuracy ± CI",
+        ],
+        rows,
+    )
+    page.paragraph(
+        f"Overall accuracy {_plus_minus(area.overall, area.overall_ci95, '.3f')} (95 % CI)."
+    )
+    page.figure(
+        area.folder / "area.png",
+        "Mapped area (grey) and error-adjusted area with its 95 % CI (class colour); "
+        "the diamond marks the true area.",
+    )
+
+
+def _plus_minus(value: float, ci95: float, spec: str) -> str:
+    return "-" if not np.isfinite(value) else f"{value:{spec}} ± {ci95:{spec}}"
 
 
 def _score(value: float | None) -> str:

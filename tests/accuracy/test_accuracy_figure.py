@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from matplotlib.collections import PathCollection
 from PIL import Image
 
 import terralearn.viz.area as area
@@ -32,4 +33,32 @@ def test_area_figure_written_at_its_size(tmp_path):
         assert png.size == (1125, round((1.2 + 0.55 * 3) * 150))
     with pytest.raises(ConfigError, match="one mapped, adjusted and CI value per class"):
         area.plot_area_estimates({0: "a"}, [1, 2], [1, 2], [0, 0], "ha", tmp_path / "b.png")
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_area_figure_marks_the_true_area(monkeypatch, tmp_path):
+    saved = {}
+    monkeypatch.setattr(area, "save_figure", lambda fig, out, dpi: saved.update(fig=fig) or out)
+    classes = {0: "water", 1: "forest"}
+    area.plot_area_estimates(classes, [50, 40], [45, 48], [3, 4], "ha", "x", truth=[44, 51])
+    ax = saved["fig"].axes[0]
+    (marks,) = [c for c in ax.collections if isinstance(c, PathCollection)]  # the scatter
+    assert marks.get_offsets().tolist() == [[44, 1 - 0.19], [51, 0 - 0.19]]  # on adjusted bars
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "mapped",
+        "error-adjusted ± 95 % CI",
+        "true area",
+    ]
+    area.plot_area_estimates(classes, [50, 40], [45, 48], [3, 4], "ha", "y")
+    assert not [c for c in saved["fig"].axes[0].collections if isinstance(c, PathCollection)]
+    assert len(saved["fig"].axes[0].get_legend().get_texts()) == 2
+
+
+def test_area_figure_with_truth_written_at_its_size(tmp_path):
+    path = area.plot_area_estimates({0: "a", 1: "b"}, [1, 2], [1, 2], [0.1, 0.2], "ha",
+                                    tmp_path / "area.png", truth=[1.05, 1.9])  # fmt: skip
+    with Image.open(path) as png:
+        assert png.size == (1125, round((1.2 + 0.55 * 2) * 150))
+    with pytest.raises(ConfigError, match="one truth value per class"):
+        area.plot_area_estimates({0: "a"}, [1], [1], [0], "ha", tmp_path / "b.png", truth=[1, 2])
     assert not (tmp_path / "b.png").exists()

@@ -32,7 +32,17 @@ def demo(out: str, full: bool, seed: int, quiet: bool) -> None:
             "chip store": result["store"],
             "test mean IoU": f"{result['test_mean_iou']:.3f}",
             "test overall accuracy": f"{result['test_overall_accuracy']:.3f}",
+            "true area in the 95 % CI": _truth_in_ci(result["area_truth_in_ci95"]),
             "seconds per step": ", ".join(f"{k} {v}" for k, v in result["seconds"].items()),
         },
     )
     console().print(f"Open [bold]{result['report']}[/bold] to see the maps and scores.")
+
+
+def _truth_in_ci(inside: dict[str, bool] | None) -> str:
+    if inside is None:
+        return "area section skipped (see the report)"
+    missed = [name for name, ok in inside.items() if not ok]
+    return f"{len(inside) - len(missed)} of {len(inside)} classes" + (
+        f" (not: {', '.join(missed)})" if missed else ""
+    )

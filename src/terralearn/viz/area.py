@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from terralearn.errors import ConfigError
@@ -25,6 +26,7 @@ def plot_area_estimates(
     out: str | os.PathLike,
     title: str = "mapped vs error-adjusted area (95 % CI)",
     dpi: int = DEFAULT_DPI,
+    truth: Sequence[float] | None = None,
 ) -> Path:
     """Horizontal bars per class: the mapped area (grey) above the error-adjusted area (class
     colour) with its 95 % confidence interval; a log axis when areas span over 2 decades.
@@ -34,11 +36,17 @@ def plot_area_estimates(
         mapped, adjusted, ci95: (k,) areas and CI half-widths in ``unit``.
         unit: area unit for the axis label (ha, pixels, ...).
         out: the image to write (PNG unless the suffix says otherwise).
+        truth: (k,) true areas in ``unit`` (known on synthetic data), drawn as a black mark
+            on each error-adjusted bar; None draws none.
     """
     codes = list(classes)
     mapped, adjusted, ci95 = (np.asarray(v, dtype=float) for v in (mapped, adjusted, ci95))
     if not codes or not (len(codes) == mapped.size == adjusted.size == ci95.size):
         raise ConfigError("plot_area_estimates: give one mapped, adjusted and CI value per class")
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float)
+        if truth.size != len(codes):
+            raise ConfigError("plot_area_estimates: give one truth value per class")
     colors = named_colors(classes)
     k = len(codes)
     fig = new_figure(7.5, 1.2 + 0.55 * k)
@@ -52,10 +60,17 @@ def plot_area_estimates(
     ax.barh(y - height / 2, adjusted, height, color=rgb, edgecolor="0.3", linewidth=0.5,
             xerr=np.vstack([low, ci95]), error_kw={"ecolor": "black", "capsize": 3, "lw": 1},
             label="error-adjusted ± 95 % CI")  # fmt: skip
-    positive = np.concatenate([mapped[mapped > 0], adjusted[adjusted > 0]])
+    if truth is not None:
+        ax.scatter(truth, y - height / 2, marker="D", s=28, color="white", edgecolor="black",
+                   linewidth=1.2, zorder=3)  # fmt: skip
+    known = [mapped, adjusted] + ([] if truth is None else [truth])
+    positive = np.concatenate([v[v > 0] for v in known])
     if positive.size and positive.max() / positive.min() > 100:
         ax.set_xscale("log")
-        ax.set_xlim(positive.min() / 3, (np.maximum(mapped, adjusted + ci95)).max() * 2)
+        top = np.maximum(mapped, adjusted + ci95)
+        if truth is not None:
+            top = np.maximum(top, truth)
+        ax.set_xlim(positive.min() / 3, top.max() * 2)
     ax.set_yticks(y, [classes[c] for c in codes])
     ax.set_xlabel(f"area ({unit}{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_title(title, loc="left", fontsize=10)
@@ -70,5 +85,10 @@ def plot_area_estimates(
         Patch(facecolor=MAPPED_COLOR, edgecolor="0.4", linewidth=0.5, label="mapped"),
         Patch(facecolor="0.35", edgecolor="0.3", linewidth=0.5, label="error-adjusted ± 95 % CI"),
     ]
+    if truth is not None:
+        handles.append(
+            Line2D([], [], marker="D", markersize=5, color="white", markeredgecolor="black",
+                   markeredgewidth=1.2, linestyle="none", label="true area")
+        )  # fmt: skip
     ax.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
     return save_figure(fig, out, dpi=dpi)
