@@ -112,15 +112,15 @@ def terralearn_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "terralearn.cli.main"]
 
 
-def run_cli(args: list[object], threads: int) -> float:
-    """Run `terralearn ARGS` in WORK on ``threads`` torch threads; its CPU seconds.
+def run_cli(args: list[object], threads: int, cwd: Path = WORK) -> float:
+    """Run `terralearn ARGS` in ``cwd`` on ``threads`` torch threads; its CPU seconds.
 
     A failing command ends the benchmark with its exit code (its own `error:` line is above).
     """
     command = [*terralearn_command(), *map(str, args)]
     print("$", shlex.join(["terralearn", *map(str, args)]), flush=True)
     env = os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    process = subprocess.Popen(command, cwd=WORK, env=env)
+    process = subprocess.Popen(command, cwd=cwd, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
