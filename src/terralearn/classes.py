@@ -228,10 +228,14 @@ class ClassTable:
         if unknown:
             shown = ", ".join(f"{_fmt(v)} ({n} {unit})" for v, n in sorted(unknown.items())[:8])
             more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+            fix = (
+                "check that the labels are that product, or name their classes with --classes FILE"
+                if what.startswith("--label-product")
+                else f"add them to the table (name {IGNORE_NAME!r} for no label)"
+            )
             raise ConfigError(
                 f"labels {source} hold {len(unknown)} value(s) not in {what}: {shown}{more} "
-                f"({sum(unknown.values())} {unit} in all); add them to the table (name {IGNORE_NAME!r} "
-                "for no label)"
+                f"({sum(unknown.values())} {unit} in all); {fix}"
             )
 
     def lookup(self, values: Sequence) -> np.ndarray:
