@@ -68,15 +68,20 @@ class Sample:
     allocation: dict[int, int] = field(default_factory=dict)
 
 
-def open_class_map(path: str | Path):
-    """Open a raster of class codes in band 1 (integers, or floats with integer values)."""
+def _open_raster(path: str | Path, what: str):
+    """An open rasterio dataset, or one line saying which file (``what``) is missing or unreadable."""
     path = Path(path)
     if not path.exists():
-        raise InputNotFoundError(f"map {str(path)!r} does not exist")
+        raise InputNotFoundError(f"{what} {str(path)!r} does not exist")
     try:
-        ds = rasterio.open(path)
+        return rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
-        raise NotARasterError(f"map {str(path)!r} cannot be read as a raster: {exc}") from None
+        raise NotARasterError(f"{what} {str(path)!r} cannot be read as a raster: {exc}") from None
+
+
+def open_class_map(path: str | Path):
+    """Open a raster of class codes in band 1 (integers, or floats with integer values)."""
+    ds = _open_raster(path, "map")
     if not np.issubdtype(np.dtype(ds.dtypes[0]), np.number):
         ds.close()
         raise ConfigError(
@@ -253,14 +258,7 @@ def reference_at(raster: str | Path, xs: np.ndarray, ys: np.ndarray, crs) -> np.
     """
     from rasterio.warp import transform as transform_xy
 
-    raster = Path(raster)
-    if not raster.exists():
-        raise InputNotFoundError(f"--reference-from {str(raster)!r} does not exist")
-    try:
-        ds = rasterio.open(raster)
-    except rasterio.errors.RasterioIOError as exc:
-        raise NotARasterError(f"--reference-from {str(raster)!r} cannot be read: {exc}") from None
-    with ds:
+    with _open_raster(raster, "--reference-from") as ds:
         if crs is not None and ds.crs is not None and ds.crs != crs:
             xs, ys = (np.asarray(v) for v in transform_xy(crs, ds.crs, xs, ys))
         values = np.ma.masked_all(len(xs), dtype=np.int64)
