@@ -11,11 +11,12 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from terralearn.accuracy.estimate import AreaEstimate
 from terralearn.errors import OutputExistsError, TerralearnError
 
 log = logging.getLogger(__name__)
@@ -166,32 +167,49 @@ class DemoArea:
             is in the exact labels only).
         unit: area unit (``ha`` for the demo's metric grid).
         points: sample size.
-        mapped, area, area_ci95, truth: (k,) mapped, error-adjusted (± 95 % CI half-width) and
-            true area per class, in ``unit``.
-        users, users_ci95, producers, producers_ci95: (k,) accuracies (NaN where undefined).
-        overall, overall_ci95: overall accuracy and its CI half-width.
+        estimate: the stratified estimate, one row per class of ``classes`` (a class in the
+            labels only has area 0 ± 0 and undefined accuracies).
+        truth: (k,) true area per class, in ``unit``.
         folder: where points.gpkg, area.json, area.csv, error_matrix.csv and area.png are.
     """
 
     classes: dict[int, str]
     unit: str
     points: int
-    mapped: np.ndarray
-    area: np.ndarray
-    area_ci95: np.ndarray
+    estimate: AreaEstimate
     truth: np.ndarray
-    users: np.ndarray
-    users_ci95: np.ndarray
-    producers: np.ndarray
-    producers_ci95: np.ndarray
-    overall: float
-    overall_ci95: float
     folder: Path
 
     def truth_in_ci95(self) -> dict[str, bool]:
         """Class name -> whether the 95 % CI of the error-adjusted area contains the truth."""
-        inside = np.abs(self.area - self.truth) <= self.area_ci95
+        e = self.estimate
+        inside = np.abs(e.area - self.truth) <= e.area_ci95
         return dict(zip(self.classes.values(), inside.tolist(), strict=True))
+
+
+def _with_unsampled_classes(estimate: AreaEstimate, extra: int) -> AreaEstimate:
+    """``estimate`` with ``extra`` more classes that were neither mapped nor sampled: area 0 ± 0,
+    accuracies undefined (NaN)."""
+
+    def pad(values, fill: float) -> np.ndarray:
+        return np.concatenate([np.asarray(values, dtype=float), np.full(extra, fill)])
+
+    def pad_square(values) -> np.ndarray:
+        return np.pad(np.asarray(values, dtype=float), ((0, extra), (0, extra)))
+
+    e = estimate
+    return replace(
+        e,
+        proportions=pad_square(e.proportions),
+        counts=pad_square(e.counts),
+        mapped_area=pad(e.mapped_area, 0.0),
+        area=pad(e.area, 0.0),
+        area_ci95=pad(e.area_ci95, 0.0),
+        users=pad(e.users, np.nan),
+        users_ci95=pad(e.users_ci95, np.nan),
+        producers=pad(e.producers, np.nan),
+        producers_ci95=pad(e.producers_ci95, np.nan),
+    )
 
 
 def estimate_demo_area(out: Path, prediction: Path, labels: Path, seed: int = 0) -> DemoArea:
@@ -229,33 +247,20 @@ def estimate_demo_area(out: Path, prediction: Path, labels: Path, seed: int = 0)
     for code in np.flatnonzero(true_pixels).tolist():  # true classes neither mapped nor sampled
         classes.setdefault(code, strata.classes.get(code, f"class_{code}"))
     extra = len(classes) - len(assessment.classes)
-    e = assessment.estimate
-
-    def padded(values, fill=0.0):
-        return np.concatenate([np.asarray(values, dtype=float), np.full(extra, fill)])
-
     truth = np.array([true_pixels[c] if c < true_pixels.size else 0 for c in classes], dtype=float)
     area = DemoArea(
         classes=classes,
         unit=unit,
         points=assessment.n_points,
-        mapped=padded(e.mapped_area),
-        area=padded(e.area),
-        area_ci95=padded(e.area_ci95),
+        estimate=_with_unsampled_classes(assessment.estimate, extra),
         truth=truth * pixel_area,
-        users=padded(e.users, np.nan),
-        users_ci95=padded(e.users_ci95, np.nan),
-        producers=padded(e.producers, np.nan),
-        producers_ci95=padded(e.producers_ci95, np.nan),
-        overall=e.overall,
-        overall_ci95=e.overall_ci95,
         folder=folder,
     )
     plot_area_estimates(
         classes,
-        area.mapped,
-        area.area,
-        area.area_ci95,
+        area.estimate.mapped_area,
+        area.estimate.area,
+        area.estimate.area_ci95,
         unit,
         folder / "area.png",
         title="mapped vs error-adjusted area (95 % CI) vs true area",
@@ -418,16 +423,16 @@ def _area_section(page, area: DemoArea | str) -> None:
         "(terralearn sample, then terralearn assess). The true area is the exact labels' pixel "
         "count."
     )
-    unit = area.unit
+    unit, e = area.unit, area.estimate
     rows = [
         (
             name,
-            f"{area.mapped[i]:,.1f}",
-            _plus_minus(area.area[i], area.area_ci95[i], ",.1f"),
+            f"{e.mapped_area[i]:,.1f}",
+            _plus_minus(e.area[i], e.area_ci95[i], ",.1f"),
             f"{area.truth[i]:,.1f}",
             "yes" if inside else "NO",
-            _plus_minus(area.users[i], area.users_ci95[i], ".3f"),
-            _plus_minus(area.producers[i], area.producers_ci95[i], ".3f"),
+            _plus_minus(e.users[i], e.users_ci95[i], ".3f"),
+            _plus_minus(e.producers[i], e.producers_ci95[i], ".3f"),
         )
         for i, (name, inside) in enumerate(area.truth_in_ci95().items())
     ]
@@ -443,9 +448,7 @@ def _area_section(page, area: DemoArea | str) -> None:
         ],
         rows,
     )
-    page.paragraph(
-        f"Overall accuracy {_plus_minus(area.overall, area.overall_ci95, '.3f')} (95 % CI)."
-    )
+    page.paragraph(f"Overall accuracy {_plus_minus(e.overall, e.overall_ci95, '.3f')} (95 % CI).")
     page.figure(
         area.folder / "area.png",
         "Mapped area (grey) and error-adjusted area with its 95 % CI (class colour); "
