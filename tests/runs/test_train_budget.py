@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from terralearn.runs.callbacks import TrainingBudget
+from terralearn.errors import ConfigError
+from terralearn.runs.callbacks import RunProgressBar, TrainingBudget
 from terralearn.runs.train import DEFAULT_EPOCHS, VAL_STEPS, TrainConfig, train, training_plan
 from terralearn.tasks.segmentation import SegmentationTask, schedule_factor
 
@@ -40,6 +41,54 @@ def test_training_plan_defaults_to_epochs_but_at_least_min_steps() -> None:
     assert (plan.epochs, plan.at_least_steps, plan.max_seconds) == (None, 0, 120.0)
     plan = training_plan(TrainConfig(batch_size=16, epochs=3), train_chips=6400)
     assert (plan.epochs, plan.at_least_steps, plan.val_interval) == (3, 0, 400)
+
+    assert (
+        plan.at_most_steps is None
+        and plan.describe() == "training 3 epochs of 400 steps (--epochs)"
+    )
+
+
+def test_default_plan_caps_a_large_store_at_max_steps() -> None:
+    # 4,860 chips of 16: 304 steps an epoch, 20 epochs would be 6,080 steps
+    plan = training_plan(TrainConfig(batch_size=16), train_chips=4860)
+    assert (plan.epochs, plan.at_least_steps, plan.at_most_steps) == (DEFAULT_EPOCHS, 1000, 2000)
+    assert plan.describe() == (
+        "training 2,000 steps of 304 per epoch (6.6 of 20 epochs: --max-steps; "
+        "--epochs N trains N epochs)"
+    )
+    assert training_plan(TrainConfig(batch_size=16), train_chips=60).describe() == (
+        "training 1,000 steps of 4 per epoch (at least --min-steps 1,000)"
+    )
+    assert training_plan(TrainConfig(batch_size=16), train_chips=1200).describe() == (
+        "training 1,500 steps of 75 per epoch (20 epochs)"
+    )
+    # --min-steps above --max-steps wins: the run is never shorter than --min-steps
+    plan = training_plan(TrainConfig(batch_size=16, min_steps=2500), train_chips=4860)
+    assert plan.at_most_steps == 2500
+    assert training_plan(TrainConfig(batch_size=16, max_time=1.5), train_chips=60).describe() == (
+        "training for 1.5 minutes (--max-time)"
+    )
+
+
+def test_epoch_budget_is_capped_at_most_steps() -> None:
+    budget = TrainingBudget(epochs=20, at_least_steps=10, at_most_steps=30, clock=FakeClock(0.0))
+    budget.on_train_start(_trainer(), None)  # 4 batches an epoch: 80 steps, capped to 30
+    assert budget.total_steps == 30 and budget.progress(15) == 0.5
+    trainer = _trainer(step=30)
+    budget.on_train_batch_end(trainer, None, None, None, 0)
+    assert trainer.should_stop and budget.stop_reason == "steps"
+
+
+def test_max_steps_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match=r"--max-steps 0 must be at least 1"):
+        TrainConfig(max_steps=0).validate()
+
+
+@pytest.mark.parametrize(("max_epochs", "expected"), [(-1, "Epoch 3"), (5, "Epoch 3/4")])
+def test_progress_bar_names_no_epoch_total_under_a_step_budget(max_epochs, expected) -> None:
+    bar = RunProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=max_epochs)
+    assert bar._get_train_description(3).strip() == expected
 
 
 def test_time_budget_drives_the_cosine_schedule_to_its_end() -> None:

@@ -19,7 +19,8 @@ from terralearn.cli.options import config_option, overwrite_option
     "--epochs",
     type=int,
     default=None,
-    help="Epochs to train [20, but at least --min-steps steps; with --max-time: until the time].",
+    help="Epochs to train [20, within --min-steps .. --max-steps steps; with --max-time: "
+    "until the time].",
 )
 @click.option("--batch-size", type=int, default=None, help="Chips per batch [16].")
 @click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW [1e-3].")
@@ -54,6 +55,13 @@ from terralearn.cli.options import config_option, overwrite_option
     default=None,
     help="Optimiser steps before early stopping may stop the run; without --epochs and "
     "--max-time the run also lasts at least this long [1000].",
+)
+@click.option(
+    "--max-steps",
+    type=int,
+    default=None,
+    help="Without --epochs and --max-time: stop after this many optimiser steps even if the "
+    "20 epochs are not done, so a large store does not train for hours on a CPU [2000].",
 )
 @click.option(
     "--max-time",

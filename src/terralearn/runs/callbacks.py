@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
 
 
 class TrainThroughput(L.Callback):
@@ -55,7 +55,8 @@ class TrainingBudget(L.Callback):
         total_steps: optimiser steps of the run; None: no step budget.
         epochs: alternatively, epochs of the run: ``total_steps`` becomes epochs x the training
             batches per epoch when training starts...
-        at_least_steps: ...but at least this many steps.
+        at_least_steps: ...but at least this many steps...
+        at_most_steps: ...and at most this many (None: no cap).
         max_seconds: training time budget (validation included); None: no time budget.
         clock: seconds as a float, e.g. ``time.monotonic`` (injectable for tests).
 
@@ -67,12 +68,14 @@ class TrainingBudget(L.Callback):
         total_steps: int | None = None,
         epochs: int | None = None,
         at_least_steps: int = 0,
+        at_most_steps: int | None = None,
         max_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total_steps = total_steps
         self.epochs = epochs
         self.at_least_steps = at_least_steps
+        self.at_most_steps = at_most_steps
         self.max_seconds = max_seconds
         self.clock = clock
         self.elapsed_before = 0.0  # training seconds of the sessions before a resume
@@ -98,6 +101,8 @@ class TrainingBudget(L.Callback):
         if self.epochs is not None and self.total_steps is None:
             per_epoch = int(trainer.num_training_batches)
             self.total_steps = max(1, self.epochs * per_epoch, self.at_least_steps)
+            if self.at_most_steps is not None:
+                self.total_steps = min(self.total_steps, self.at_most_steps)
         self._start = self.clock()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -148,3 +153,14 @@ class StepEarlyStopping(EarlyStopping):
         if should_stop and self._step < self.min_steps:
             return False, None
         return should_stop, reason
+
+
+class RunProgressBar(RichProgressBar):
+    """Rich progress bar that shows "Epoch i" rather than "Epoch i/-2" when the run's end is
+    set by a step or time budget instead of Lightning's ``max_epochs`` (-1)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        text = super()._get_train_description(current_epoch)
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs < 0:
+            text = text.replace(f"/{self.trainer.max_epochs - 1}", "", 1)
+        return text

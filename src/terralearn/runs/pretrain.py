@@ -121,6 +121,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
     from lightning.pytorch.loggers import CSVLogger
 
     from terralearn.runs import resume as resuming
+    from terralearn.runs.callbacks import RunProgressBar
     from terralearn.runs.checkpoint_io import AtomicCheckpointIO
     from terralearn.ssl.data import UnlabelledChips, UnlabelledDataModule
     from terralearn.tasks.pretrain import PretrainTask
@@ -151,9 +152,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
         LearningRateMonitor(logging_interval="epoch"),
     ]  # fmt: skip
     if config.progress:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        callbacks.append(RichProgressBar(leave=True))
+        callbacks.append(RunProgressBar(leave=True))
     gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
     # flushed at every log call: a killed run keeps its log up to the kill
     logger = CSVLogger(save_dir=run.path, name=LOGS_NAME, version="", flush_logs_every_n_steps=1)

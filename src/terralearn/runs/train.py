@@ -46,7 +46,7 @@ class TrainConfig:
     model: str = "unet"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     num_classes: int | None = None  # optional check against the store
-    # None: DEFAULT_EPOCHS and at least min_steps steps, or until max_time when that is given
+    # None: DEFAULT_EPOCHS within [min_steps, max_steps] steps, or until max_time when given
     epochs: int | None = None
     batch_size: int = 16
     lr: float = 1e-3
@@ -58,6 +58,7 @@ class TrainConfig:
     patience: int | None = 10  # validation checks without improvement (None/0: no early stop)
     max_time: float | None = None  # minutes of training; the schedule spans them
     min_steps: int = 1000  # optimiser steps before early stopping may stop the run
+    max_steps: int = 2000  # without --epochs and --max-time: the run's longest default length
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ConfigError(f"--max-time {self.max_time} must be a positive number of minutes")
         if self.min_steps < 0:
             raise ConfigError(f"--min-steps {self.min_steps} must be 0 or more")
+        if self.max_steps < 1:
+            raise ConfigError(f"--max-steps {self.max_steps} must be at least 1")
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
         if self.lr <= 0:
@@ -103,7 +106,9 @@ class TrainConfig:
             )
 
 
-DEFAULT_EPOCHS = 20  # length of a run given neither --epochs nor --max-time (with --min-steps)
+DEFAULT_EPOCHS = (
+    20  # length of a run given neither --epochs nor --max-time (within --min/max-steps)
+)
 VAL_STEPS = 50  # without --epochs: validate every epoch, at most once per this many steps
 
 
@@ -113,7 +118,9 @@ class TrainingPlan:
 
     Attributes:
         epochs: epochs of the run (None: no epoch budget).
-        at_least_steps: with ``epochs``, the run lasts at least this many steps.
+        at_least_steps: with ``epochs``, the run lasts at least this many steps...
+        at_most_steps: ...and at most this many (None: no cap).
+        steps_per_epoch: training batches per epoch (one device).
         max_seconds: time budget (None: none).
         val_interval: optimiser steps between validation checks (and checkpoints): one epoch
             with ``--epochs``, else one epoch but at least :data:`VAL_STEPS` steps (a small
@@ -124,19 +131,39 @@ class TrainingPlan:
     at_least_steps: int
     max_seconds: float | None
     val_interval: int
+    at_most_steps: int | None = None
+    steps_per_epoch: int = 1
+
+    def describe(self) -> str:
+        """One line for the log: how long the run will train."""
+        if self.epochs is None:
+            return f"training for {self.max_seconds / 60:g} minutes (--max-time)"
+        if self.at_most_steps is None:
+            return f"training {self.epochs} epochs of {self.steps_per_epoch:,} steps (--epochs)"
+        epochs_steps = self.epochs * self.steps_per_epoch
+        steps = min(max(epochs_steps, self.at_least_steps), self.at_most_steps)
+        if steps == epochs_steps:
+            why = f"{self.epochs} epochs"
+        elif steps > epochs_steps:
+            why = f"at least --min-steps {self.at_least_steps:,}"
+        else:
+            why = f"{steps / self.steps_per_epoch:.1f} of {self.epochs} epochs: --max-steps; --epochs N trains N epochs"
+        return f"training {steps:,} steps of {self.steps_per_epoch:,} per epoch ({why})"
 
 
 def training_plan(config: TrainConfig, train_chips: int) -> TrainingPlan:
     """The run's budget: ``--epochs`` as given; without it, until ``--max-time``, or (neither)
-    :data:`DEFAULT_EPOCHS` epochs but at least ``--min-steps`` steps, so a small store trains
-    long enough to learn rather than stopping after a few dozen steps."""
+    :data:`DEFAULT_EPOCHS` epochs but at least ``--min-steps`` and at most ``--max-steps``
+    steps: a small store trains long enough to learn rather than stopping after a few dozen
+    steps, and a large one does not run for hours on a CPU unless asked to."""
     steps_per_epoch = max(1, math.ceil(train_chips / config.batch_size))
     max_seconds = None if config.max_time is None else config.max_time * 60.0
-    epochs, at_least = config.epochs, 0
+    epochs, at_least, at_most = config.epochs, 0, None
     if epochs is None and max_seconds is None:
         epochs, at_least = DEFAULT_EPOCHS, config.min_steps
+        at_most = max(config.max_steps, config.min_steps)
     val_interval = steps_per_epoch if config.epochs else max(steps_per_epoch, VAL_STEPS)
-    return TrainingPlan(epochs, at_least, max_seconds, val_interval)
+    return TrainingPlan(epochs, at_least, max_seconds, val_interval, at_most, steps_per_epoch)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -173,7 +200,7 @@ def train(
     to ``echo`` (default: the log) and to ``init_from.json`` in the run directory.
 
     The run lasts ``--epochs``, else until ``--max-time`` (the learning-rate schedule spans the
-    time), else :data:`DEFAULT_EPOCHS` epochs but at least ``--min-steps`` optimiser steps; early
+    time), else :data:`DEFAULT_EPOCHS` epochs within ``--min-steps`` .. ``--max-steps`` optimiser steps; early
     stopping (``--patience`` validation checks) never stops it before ``--min-steps`` steps
     (see :func:`training_plan`). ``clock`` (seconds, default ``time.monotonic``) measures the
     time budget; tests inject one.
@@ -186,7 +213,12 @@ def train(
     from terralearn.data.datasets import ChipDataModule
     from terralearn.models import create_model
     from terralearn.models.registry import require_kind
-    from terralearn.runs.callbacks import StepEarlyStopping, TrainingBudget, TrainThroughput
+    from terralearn.runs.callbacks import (
+        RunProgressBar,
+        StepEarlyStopping,
+        TrainingBudget,
+        TrainThroughput,
+    )
     from terralearn.runs.checkpoint_io import AtomicCheckpointIO
     from terralearn.tasks.losses import class_weights_from_counts
     from terralearn.tasks.segmentation import SegmentationTask
@@ -282,9 +314,11 @@ def train(
         for line in report.lines():
             (echo or log.info)(line)
     plan = training_plan(config, len(data.dataset("train")))
+    (echo or log.info)(plan.describe())
     budget = TrainingBudget(
         epochs=plan.epochs,
         at_least_steps=plan.at_least_steps,
+        at_most_steps=plan.at_most_steps,
         max_seconds=plan.max_seconds,
         clock=clock or time.monotonic,
     )
@@ -315,9 +349,7 @@ def train(
         )
         callbacks.append(early_stopping)
     if config.progress:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        callbacks.append(RichProgressBar(leave=True))
+        callbacks.append(RunProgressBar(leave=True))
     # flushed every step: a killed run keeps its curves up to the kill
     loggers = [CSVLogger(save_dir=run.path, name=LOGS_NAME, version="", flush_logs_every_n_steps=1)]
     try:
