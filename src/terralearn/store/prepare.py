@@ -302,7 +302,8 @@ def _resolve_chip_size(
     if len(images) == 1:
         scene = f"scene {shapes[0][1]} x {shapes[0][0]} px"
     else:
-        scene = f"{len(images)} images, {sum((h // size) * (w // size) for h, w in shapes)} chips"
+        whole = sum((h // size) * (w // size) for h, w in shapes)
+        scene = f"{len(images)} images holding {whole} whole chips"
     note = f"chip size {size} px ({scene}; give --chip-size to choose)"
     return dataclasses.replace(config, chip_size=size), [note]
 
