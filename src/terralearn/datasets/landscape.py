@@ -39,7 +39,6 @@ from terralearn.datasets._noise import (
 
 CLASS_NAMES: tuple[str, ...] = ("water", "forest", "cropland", "grassland", "bare soil", "built-up")
 WATER, FOREST, CROP, GRASS, BARE, BUILT = range(6)
-NO_LABEL = 255
 
 # Field levels, tuned so that no class falls below ~3 % on a 20 km scene (see tests).
 _ELEV = ("elev", 7000.0, 5)

@@ -18,6 +18,7 @@ import numpy as np
 
 from terralearn._memory import retained_memory
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.pixels import NO_LABEL
 from terralearn.predict.engine import class_map, entropy, iter_predictions
 from terralearn.predict.model import Predictor, check_image, load_predictor
 from terralearn.predict.windows import (
@@ -28,7 +29,6 @@ from terralearn.predict.windows import (
     default_tile_size,
 )
 from terralearn.predict.writers import (
-    CLASS_NODATA,
     GEOTIFF_SUFFIXES,
     PNG_SUFFIX,
     WRITE_MODES,
@@ -315,7 +315,7 @@ def predict_raster(
                 for y0, x0, probs, valid in iter_predictions(
                     predictor, da, layout, batch_size, tta, runner
                 ):
-                    classes = class_map(probs, valid, CLASS_NODATA)
+                    classes = class_map(probs, valid, NO_LABEL)
                     counts += np.bincount(classes.ravel(), minlength=256)
                     writer.write(
                         y0, x0, to_values[classes],

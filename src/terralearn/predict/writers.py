@@ -37,9 +37,8 @@ from rasterio.crs import CRS
 
 from terralearn.classes import ClassTable, hex_to_rgb, rgb_to_hex
 from terralearn.errors import ConfigError
+from terralearn.pixels import CODE_NODATA_16, NO_LABEL
 
-CLASS_NODATA = 255
-CODE_NODATA_16 = 65535  # nodata of uint16 code maps (codes are at most 65534)
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIX = ".zarr"
 PNG_SUFFIX = ".png"
@@ -110,7 +109,7 @@ class ClassLegend:
     names: tuple[str, ...]
     colors: tuple[tuple[int, int, int], ...]
     dtype: str = "uint8"
-    nodata: int = CLASS_NODATA
+    nodata: int = NO_LABEL
 
     @property
     def by_value(self) -> dict[int, str]:
@@ -141,13 +140,13 @@ def class_legend(table: ClassTable, write: str = "codes") -> ClassLegend:
     if write not in WRITE_MODES:
         raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
     values = [c.index for c in table] if write == "indices" or table.is_color_mask else table.codes
-    big = bool(values) and max(values) >= CLASS_NODATA
+    big = bool(values) and max(values) >= NO_LABEL
     return ClassLegend(
         values=tuple(int(v) for v in values),
         names=tuple(table.names),
         colors=tuple(hex_to_rgb(c) for c in table.colors),
         dtype="uint16" if big else "uint8",
-        nodata=CODE_NODATA_16 if big else CLASS_NODATA,
+        nodata=CODE_NODATA_16 if big else NO_LABEL,
     )
 
 
@@ -402,7 +401,7 @@ class PngWriter:
 
     def __init__(self, target: Path, grid: Grid, colors: Mapping[int, Sequence[int]]) -> None:
         self.target = target
-        self.classes = np.full((grid.height, grid.width), CLASS_NODATA, dtype=np.uint8)
+        self.classes = np.full((grid.height, grid.width), NO_LABEL, dtype=np.uint8)
         self.lut = np.zeros((256, 3), dtype=np.uint8)
         self.lut[:] = PNG_NODATA_COLOR
         for i, rgb in colors.items():

@@ -11,7 +11,7 @@ machine's disk). Per epoch:
    contiguous shares, one per reader (DDP rank, data-loader worker). Each reader reads only the
    rows of its share, so readers never serve the same chip of a pass, even when a small image
    is a single band of rows;
-3. chips with any nodata pixel (:func:`terralearn.io.readers.valid_pixels`) are skipped; the
+3. chips with any nodata pixel (:func:`terralearn.pixels.valid_pixels`) are skipped; the
    rest pass through a shuffle buffer. Skipping keeps pretraining consistent with the rule
    that invalid pixels enter the network as the band mean (0 after normalisation): no invalid
    pixel reaches the network here at all, and the reconstruction targets and contrastive
@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.geo.grid import chip_offsets
-from terralearn.io.readers import valid_pixels
+from terralearn.pixels import valid_pixels
 from terralearn.store.chips import read_rows, row_band_height
 
 STORE_BLOCK = 256  # chips per read from a chip store

@@ -29,6 +29,7 @@ from terralearn.classes import ClassTable, read_class_file, table_for_codes
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
 from terralearn.geo.window import Window, window_bounds
+from terralearn.pixels import NO_LABEL
 from terralearn.store import layout
 from terralearn.store.chips import ImageRows, mapped_empty
 
@@ -129,7 +130,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     Raises:
         TerralearnError: for any problem with the inputs or options (nothing is written then).
     """
-    from terralearn.io import IGNORE_INDEX, open_image
+    from terralearn.io import open_image
     from terralearn.io.pairs import expand_pairs
     from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
     from terralearn.sampling.stats import BandStatistics
@@ -210,7 +211,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                 num_chips=len(table),
                 classes=classes,
                 class_table=None if class_table is None else class_table.to_json(),
-                ignore_index=IGNORE_INDEX,
+                ignore_index=NO_LABEL,
                 sources=[str(p) for p in config.images],
                 labels=None if label_sources is None else [str(p) for p in label_sources],
                 crs=[crs_text(im) for im in images],  # "" on a pixel grid
@@ -497,8 +498,10 @@ def _score_candidates(
             fractions[k] = valid[r : r + size, c : c + size].sum() / area
             if counts is not None:
                 found = np.bincount(views[2][r : r + size, c : c + size].ravel(), minlength=256)
-                if found[counts.shape[1] : 255].any():  # a higher class id: widen
-                    wide = min(255, max(2 * counts.shape[1], np.flatnonzero(found[:255])[-1] + 1))
+                if found[counts.shape[1] : NO_LABEL].any():  # a higher class id: widen
+                    wide = min(
+                        NO_LABEL, max(2 * counts.shape[1], np.flatnonzero(found[:NO_LABEL])[-1] + 1)
+                    )
                     counts = np.pad(counts, ((0, 0), (0, wide - counts.shape[1])))
                 counts[k] = found[: counts.shape[1]]
     table = pd.DataFrame(
@@ -641,8 +644,6 @@ def _write_arrays(
 ) -> None:
     import zarr
 
-    from terralearn.io import IGNORE_INDEX
-
     n = len(table)
     image0 = sources[0].image
     bands = image0.shape[0]
@@ -664,7 +665,7 @@ def _write_arrays(
             shape=(n, size, size),
             chunks=(chunk, size, size),
             dtype=np.uint8,
-            fill_value=IGNORE_INDEX,
+            fill_value=NO_LABEL,
         )
     writer = _ChunkWriter(image_arr, valid_arr, mask_arr, chunk)
     is_train = table["split"].to_numpy() == "train"
