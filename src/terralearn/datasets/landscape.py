@@ -36,6 +36,7 @@ from terralearn.datasets._noise import (
     unit,
     voronoi_cells,
 )
+from terralearn.pixels import NO_LABEL  # noqa: F401 (public here: the label of unlabelled pixels)
 
 CLASS_NAMES: tuple[str, ...] = ("water", "forest", "cropland", "grassland", "bare soil", "built-up")
 WATER, FOREST, CROP, GRASS, BARE, BUILT = range(6)

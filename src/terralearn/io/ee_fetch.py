@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import time
 import warnings
@@ -33,6 +32,7 @@ import xarray as xr
 from terralearn._fs import atomic_write_bytes, remove
 from terralearn._progress import progress_bar
 from terralearn.errors import ConfigError, EarthEngineError
+from terralearn.geo import axis_offsets
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,13 @@ def with_retries(
 
 
 def tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int, slice, slice]]:
-    """Tiles of a ``height x width`` grid, row-major: ``(row, col, rows, cols)``."""
-    for i, r0 in enumerate(range(0, height, tile)):
-        for j, c0 in enumerate(range(0, width, tile)):
+    """Tiles of a ``height x width`` grid, row-major: ``(row, col, rows, cols)``.
+
+    Tiles start at the multiples of ``tile`` (:func:`terralearn.geo.axis_offsets` without
+    snapping, so they match the cache's chunks); the last row and column are cut at the edge.
+    """
+    for i, r0 in enumerate(axis_offsets(height, tile, snap=False).tolist()):
+        for j, c0 in enumerate(axis_offsets(width, tile, snap=False).tolist()):
             yield i, j, slice(r0, min(r0 + tile, height)), slice(c0, min(c0 + tile, width))
 
 
@@ -297,4 +301,4 @@ class _Cache:
 def tile_count(grid: dict[str, Any], tile: int) -> int:
     """How many tiles ``open_ee`` reads for ``grid``."""
     width, height = (int(v) for v in grid["shape_2d"])
-    return math.ceil(width / tile) * math.ceil(height / tile)
+    return len(axis_offsets(width, tile, snap=False)) * len(axis_offsets(height, tile, snap=False))

@@ -37,6 +37,7 @@ from rasterio.crs import CRS
 
 from terralearn.classes import ClassTable, hex_to_rgb, rgb_to_hex
 from terralearn.errors import ConfigError
+from terralearn.geo import gdal_env
 from terralearn.pixels import CODE_NODATA_16, NO_LABEL
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
@@ -419,7 +420,7 @@ class PngWriter:
         rgb = np.moveaxis(self.lut[self.classes], -1, 0)
         profile = {"driver": "PNG", "height": rgb.shape[1], "width": rgb.shape[2], "count": 3}
         # no .aux.xml sidecar beside the picture
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), warnings.catch_warnings():
+        with gdal_env(GDAL_PAM_ENABLED="NO"), warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(self.target, "w", dtype="uint8", **profile) as ds:
                 ds.write(rgb)

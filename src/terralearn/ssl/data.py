@@ -40,7 +40,7 @@ import xarray as xr
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from terralearn.errors import ConfigError, IncompatibleError
-from terralearn.geo.grid import chip_offsets
+from terralearn.geo import chip_offsets, gdal_env
 from terralearn.pixels import valid_pixels
 from terralearn.store.chips import read_rows, row_band_height
 
@@ -190,7 +190,8 @@ class UnlabelledChips(IterableDataset):
             ok = arrays["valid"].all(axis=(1, 2))
             yield from arrays["image"][ok]
             return
-        block = read_rows(src, band.row0, band.row1)
+        with gdal_env():
+            block = read_rows(src, band.row0, band.row1)
         valid = valid_pixels(block, src.rio.nodata)
         for r, c in band.offsets:
             r0 = int(r) - band.row0

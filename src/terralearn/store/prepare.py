@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from rasterio.windows import Window
 
 from terralearn._fs import atomic_output, check_output
 from terralearn._progress import progress_bar
 from terralearn.classes import ClassTable, read_class_file, table_for_codes
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
-from terralearn.geo.window import Window, window_bounds
+from terralearn.geo import PREPARE_CACHE, gdal_env, window_bounds
 from terralearn.pixels import NO_LABEL
 from terralearn.store import layout
 from terralearn.store.chips import ImageRows, mapped_empty
@@ -45,9 +46,6 @@ MIN_BLOCKS = 12
 MAX_BLOCK_CHIPS = 8
 MIN_BLOCK_CHIPS = 3
 CHIPS_PER_ZARR_CHUNK = 32
-# GDAL block cache while preparing: rows are read in whole aligned blocks, each once, so a
-# larger cache would only hold blocks that are never read again.
-PREPARE_GDAL_CACHE = 4 * 2**20
 
 
 @dataclass
@@ -161,7 +159,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     user_table = read_class_file(config.classes) if config.classes else None
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_small_gdal_cache())
+        stack.enter_context(gdal_env(PREPARE_CACHE))
         sources, tables, counts, own_tables = [], [], [], []
         for i, image in enumerate(images):
             label_source = None if label_sources is None else label_sources[i]
@@ -372,25 +370,6 @@ def _missing_classes(
     return warnings
 
 
-@contextlib.contextmanager
-def _small_gdal_cache():
-    """Lower GDAL's block cache to :data:`PREPARE_GDAL_CACHE` while preparing (never raise it)."""
-    import rasterio
-    from rasterio.env import get_gdal_config
-
-    current = get_gdal_config("GDAL_CACHEMAX")
-    try:
-        value = int(current)
-        value = value * 2**20 if value < 100_000 else value  # GDAL: small numbers are MB
-    except (TypeError, ValueError):  # e.g. "5%"
-        value = None
-    if value is not None and value <= PREPARE_GDAL_CACHE:
-        yield
-        return
-    with rasterio.Env(GDAL_CACHEMAX=PREPARE_GDAL_CACHE):
-        yield
-
-
 def _check_pixel_distances(config: PrepareConfig) -> None:
     """Pictures without a CRS have no metres: split distances must be pixels."""
     for option, value in (("--block-size", config.block_size), ("--buffer", config.buffer)):
@@ -551,7 +530,7 @@ def _add_bounds(table: pd.DataFrame, images: list[xr.DataArray], size: int) -> N
             boxes[rows] = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
         else:
             for j in rows:
-                window = Window(int(offsets[j, 0]), int(offsets[j, 1]), size, size)
+                window = Window(int(offsets[j, 1]), int(offsets[j, 0]), size, size)
                 boxes[j] = window_bounds(window, transform)
         crs = image.rio.crs
         crs_names[rows] = "" if crs is None else crs.to_string()
