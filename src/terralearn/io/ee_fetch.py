@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dask.array as dsa
 import numpy as np
 import xarray as xr
 
@@ -33,6 +34,7 @@ from terralearn._fs import atomic_write_bytes, remove
 from terralearn._progress import progress_bar
 from terralearn.errors import ConfigError, EarthEngineError
 from terralearn.geo import axis_offsets
+from terralearn.io.readers import open_image
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +157,6 @@ def open_ee(
         EarthEngineError: quota after retries, unknown asset, request too large.
         ConfigError: the grid is too large or the image has several time steps.
     """
-    from terralearn.io import open_image
-
     width, height = (int(v) for v in grid["shape_2d"])
     if width * height > max_pixels:
         raise ConfigError(
@@ -270,8 +270,6 @@ class _Cache:
     def create(self, names: list[str], y: np.ndarray, x: np.ndarray, crs: str, tile: int) -> None:
         if self.done and self.bands == names:
             return  # resume
-        import dask.array as dsa
-
         remove(self.zarr)
         self.done, self.bands = set(), list(names)
         empty = dsa.full((len(y), len(x)), np.nan, dtype=np.float32, chunks=tile)

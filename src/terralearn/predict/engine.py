@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from terralearn.errors import IncompatibleError
 from terralearn.pixels import NO_LABEL, fill_invalid, valid_pixels
 from terralearn.predict.model import Predictor, fill_values
 from terralearn.predict.windows import TileLayout
@@ -204,8 +205,6 @@ def iter_predictions(
     for block, probabilities in runner(predictor, blocks, batch_size, tta):
         for p in probabilities:
             if p.shape[0] != k:
-                from terralearn.errors import IncompatibleError
-
                 raise IncompatibleError(
                     f"{predictor.source} returned {p.shape[0]} class bands but has {k} "
                     "class names; the run's classes do not match its checkpoint"

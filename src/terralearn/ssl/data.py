@@ -33,6 +33,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import dask
 import lightning
 import numpy as np
 import torch
@@ -41,8 +42,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.geo import chip_offsets, gdal_env
+from terralearn.io import open_image
 from terralearn.pixels import valid_pixels
 from terralearn.store.chips import read_rows, row_band_height
+from terralearn.store.reader import ChipStore, is_store
 
 STORE_BLOCK = 256  # chips per read from a chip store
 
@@ -91,9 +94,6 @@ class UnlabelledChips(IterableDataset):
         bands: Sequence[str] | None = None,
         batch_size: int = 1,
     ) -> None:
-        from terralearn.io import open_image
-        from terralearn.store.reader import ChipStore, is_store
-
         if not sources:
             raise ConfigError("pretraining needs at least one unlabelled IMAGE or chip store")
         if chip_size < 1:
@@ -289,14 +289,10 @@ class UnlabelledChips(IterableDataset):
             # A forked loader worker inherits the parent's open file handles, whose file offset
             # its siblings share: concurrent reads would corrupt each other. Open the files
             # again in this worker (DataArrays passed in memory are read as they are).
-            from terralearn.io import open_image
-
             for i, path in self._reopen.items():
                 self.sources[i] = open_image(path, bands=self._band_selection)
             # nor may it use the thread pool it inherited (deadlock); the workers already
             # read in parallel
-            import dask
-
             with dask.config.set(scheduler="synchronous"):
                 yield from self._iter()
         else:
