@@ -41,8 +41,15 @@ def valid_pixels(raw: np.ndarray, nodata: float | None, axis: int = 0) -> np.nda
     invalid = np.zeros(np.delete(raw.shape, axis), dtype=bool)
     if raw.dtype.kind in "fc":
         invalid |= np.isnan(raw).any(axis=axis)
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        invalid |= (raw == nodata).any(axis=axis)
+    if nodata is not None and not np.isnan(nodata):
+        if raw.dtype.kind in "ui" and float(nodata).is_integer():
+            # compare in the raster's own type: a float nodata would upcast a float64 copy, and
+            # a nodata outside the type's range matches no pixel
+            info = np.iinfo(raw.dtype)
+            if info.min <= nodata <= info.max:
+                invalid |= (raw == raw.dtype.type(nodata)).any(axis=axis)
+        else:
+            invalid |= (raw == nodata).any(axis=axis)
     return ~invalid
 
 

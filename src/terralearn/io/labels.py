@@ -56,7 +56,7 @@ from terralearn.errors import (
 from terralearn.io.pairs import colour_mask_message, is_colour_mask, read_colour_mask
 from terralearn.io.rasterio_ import RasterMeta, inspect_raster, open_quietly
 from terralearn.io.readers import is_pixel_grid
-from terralearn.pixels import NO_LABEL
+from terralearn.pixels import NO_LABEL, valid_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -712,19 +712,8 @@ def _check_pixel_grid_labels(da: xr.DataArray, like: xr.DataArray, source: str) 
 
 
 def _invalid(values: np.ndarray, nodata: float | None) -> np.ndarray:
-    """Pixels without a label: NaN or the raster's nodata value."""
-    invalid = np.zeros(values.shape, bool)
-    if values.dtype.kind == "f":
-        invalid |= np.isnan(values)
-    if nodata is not None and not np.isnan(nodata):
-        if values.dtype.kind in "ui" and float(nodata).is_integer():
-            # compare in the raster's own type: a float nodata would upcast a float64 copy
-            info = np.iinfo(values.dtype)
-            if info.min <= nodata <= info.max:
-                invalid |= values == values.dtype.type(nodata)
-        else:
-            invalid |= values == nodata
-    return invalid
+    """Pixels without a label: the valid-pixel rule of :mod:`terralearn.pixels` on one band."""
+    return ~valid_pixels(values[np.newaxis], nodata)
 
 
 def _check_values(present: np.ndarray, source: str) -> None:
