@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "open_labels": "terralearn.io",
     "valid_mask": "terralearn.io",
     "IGNORE_INDEX": "terralearn.io",
+    "NO_LABEL": "terralearn.pixels",
     "Window": "terralearn.geo",
     "chip_offsets": "terralearn.geo",
     "chip_windows": "terralearn.geo",

@@ -2,7 +2,7 @@
 
 A label product stores classes as codes (NLCD 11..95, CORINE 111..523, a colour in an RGB mask);
 a model wants contiguous indices ``0..K-1``. A :class:`ClassTable` holds both sides: the chip store
-keeps indices (uint8, :data:`IGNORE_INDEX` = no label), ``predict`` writes the codes back.
+keeps indices (uint8, :data:`NO_LABEL` = no label), ``predict`` writes the codes back.
 
 Tables come from (highest precedence first) a ``--classes`` file (:func:`read_class_file`), the
 label raster's own category names and colour table (:mod:`terralearn.io.labels`), a built-in
@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from terralearn.errors import ConfigError, InputNotFoundError
+from terralearn.pixels import NO_LABEL
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
-"""Label index of unlabelled pixels (labels are uint8, class indices 0..254)."""
+IGNORE_INDEX = NO_LABEL
+"""Former name of :data:`terralearn.pixels.NO_LABEL` (255), kept for existing callers."""
 IGNORE_NAME = "ignore"
 """A class name that means "no label" in a ``--classes`` file."""
 MAX_CODE = 65534
@@ -97,7 +98,7 @@ class ClassTable:
 
     Args:
         classes: the classes; their ``index`` must be ``0..K-1`` in order.
-        ignore: label values that mean "no label" (mapped to :data:`IGNORE_INDEX`).
+        ignore: label values that mean "no label" (mapped to :data:`NO_LABEL`).
     """
 
     def __init__(self, classes: Sequence[ClassInfo], ignore: Iterable = ()) -> None:
@@ -105,9 +106,9 @@ class ClassTable:
         for i, c in enumerate(self.classes):
             if c.index != i:
                 raise ValueError(f"class {c.name!r} has index {c.index}, expected {i}")
-        if len(self.classes) > IGNORE_INDEX:
+        if len(self.classes) > NO_LABEL:
             raise ConfigError(
-                f"{len(self.classes)} classes; at most {IGNORE_INDEX} fit in uint8 labels: merge "
+                f"{len(self.classes)} classes; at most {NO_LABEL} fit in uint8 labels: merge "
                 "classes with a --classes file"
             )
         self.ignore = tuple(ignore)
@@ -116,7 +117,7 @@ class ClassTable:
             for v in c.values or (c.code,):
                 self._index[_key(v)] = c.index
         for v in self.ignore:
-            self._index[_key(v)] = IGNORE_INDEX
+            self._index[_key(v)] = NO_LABEL
 
     # --- views ---
 
@@ -164,7 +165,7 @@ class ClassTable:
         )
 
     def index_of(self, value) -> int | None:
-        """The index of a label value (:data:`IGNORE_INDEX` for ignore values), None if unknown."""
+        """The index of a label value (:data:`NO_LABEL` for ignore values), None if unknown."""
         return self._index.get(_key(value))
 
     def rgb(self, index: int) -> tuple[int, int, int]:
@@ -239,9 +240,9 @@ class ClassTable:
             )
 
     def lookup(self, values: Sequence) -> np.ndarray:
-        """uint8 indices of ``values`` (:data:`IGNORE_INDEX` for ignore and unknown values)."""
+        """uint8 indices of ``values`` (:data:`NO_LABEL` for ignore and unknown values)."""
         out = [self.index_of(v) for v in values]
-        return np.array([IGNORE_INDEX if i is None else i for i in out], dtype=np.uint8)
+        return np.array([NO_LABEL if i is None else i for i in out], dtype=np.uint8)
 
 
 def _key(value):
@@ -581,7 +582,7 @@ def decode_color_mask(rgb: np.ndarray, table: ClassTable, source: str = "mask") 
 
     Args:
         rgb: ``(3, H, W)`` uint8.
-        table: a table with colour values (``ignore`` colours give :data:`IGNORE_INDEX`).
+        table: a table with colour values (``ignore`` colours give :data:`NO_LABEL`).
         source: the mask file, for messages.
 
     Returns:

@@ -37,7 +37,7 @@ def test_chip_offsets_size_equals_image():
 def test_chip_windows_match_offsets():
     windows = chip_windows(10, 8, 4, stride=3)
     off = chip_offsets(10, 8, 4, stride=3)
-    assert windows == [Window(int(r), int(c), 4, 4) for r, c in off]
+    assert windows == [Window(int(c), int(r), 4, 4) for r, c in off]
 
 
 @settings(max_examples=200, deadline=None)

@@ -142,13 +142,13 @@ def test_in_memory_input_and_predict_array_agree(run_dir, image_path, tmp_path):
 def test_gdal_block_cache_is_capped_while_reading_unless_smaller():
     from rasterio.env import get_gdal_config
 
-    from terralearn.predict.api import READ_CACHE, _read_env
+    from terralearn.geo import READ_CACHE, gdal_env
 
     with rasterio.Env(GDAL_CACHEMAX=4 * READ_CACHE):
-        with _read_env():
+        with gdal_env():
             assert get_gdal_config("GDAL_CACHEMAX") == READ_CACHE
         assert get_gdal_config("GDAL_CACHEMAX") == 4 * READ_CACHE
-    with rasterio.Env(GDAL_CACHEMAX=READ_CACHE // 4), _read_env():
+    with rasterio.Env(GDAL_CACHEMAX=READ_CACHE // 4), gdal_env():
         assert get_gdal_config("GDAL_CACHEMAX") == READ_CACHE // 4
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from terralearn.attention.rollout import HeadFusion, query_rollout
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.pixels import fill_invalid
 
 DEFAULT_PATCHES = 32  # window side in patches when none is given
 MAX_TOKENS = 64 * 64  # N^2 weights per head and block are kept in memory
@@ -212,9 +213,8 @@ def attention_maps(
     col_off = int(np.clip(col - win_w // 2, 0, width - win_w))
     part = da.isel(y=slice(row_off, row_off + win_h), x=slice(col_off, col_off + win_w)).load()
     valid = np.asarray(valid_mask(part).values, dtype=bool)
-    data = np.array(part.values, dtype=np.float32)
-    if not valid.all():  # nodata enters as the training band mean, as in training and predict
-        data[:, ~valid] = np.asarray(fill_values(predictor, data.shape[0]), np.float32)[:, None]
+    # nodata enters as the training band mean, as in training and predict
+    data = fill_invalid(part.values, valid, fill_values(predictor, part.sizes["band"]))
 
     task.eval()
     with torch.inference_mode():

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.pixels import NORMALIZED_FILL
 
 D4_SIZE = 8
 # elements that keep a non-square (H != W) image's shape: identity, rot180, flip, rot180+flip
@@ -233,7 +234,9 @@ class StrongAugment:
         valid = out.get("valid")
         if valid is not None:  # jitter must not move the fill value of invalid pixels off 0
             valid = resample(valid[:, None].to(torch.float32), theta, mode="nearest")[:, 0] > 0.5
-            image = torch.where(valid[:, None], image, torch.zeros((), dtype=image.dtype))
+            image = torch.where(
+                valid[:, None], image, torch.tensor(NORMALIZED_FILL, dtype=image.dtype)
+            )
             out["valid"] = valid
         out["image"] = image
         out["mask"] = mask.to(batch["mask"].dtype)
@@ -255,8 +258,9 @@ def normalize_bands(
 ) -> Tensor:
     """``(image - mean) / std`` as float32, with every invalid pixel set to exactly 0.
 
-    The one rule for invalid pixels: wherever ``valid`` is False, or the value is not finite
-    (NaN, inf), the normalised value is 0, i.e. the training band mean. Training, evaluation,
+    The one rule for invalid pixels (:mod:`terralearn.pixels`): wherever ``valid`` is False, or
+    the value is not finite (NaN, inf), the normalised value is
+    :data:`~terralearn.pixels.NORMALIZED_FILL` (0), i.e. the training band mean. Training, evaluation,
     prediction (which fills nodata with the band mean before this), pretraining and attention
     maps all go through this function, so the network sees the same input at nodata pixels
     (e.g. -99999 in a float raster) whatever the path.
@@ -272,7 +276,7 @@ def normalize_bands(
     keep = torch.isfinite(x)
     if valid is not None:
         keep &= valid.to(device=x.device, dtype=torch.bool).unsqueeze(-3)
-    return torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    return torch.where(keep, x, torch.tensor(NORMALIZED_FILL, dtype=x.dtype, device=x.device))
 
 
 class Normalize:

@@ -36,10 +36,10 @@ from terralearn.datasets._noise import (
     unit,
     voronoi_cells,
 )
+from terralearn.pixels import NO_LABEL  # noqa: F401 (public here: the label of unlabelled pixels)
 
 CLASS_NAMES: tuple[str, ...] = ("water", "forest", "cropland", "grassland", "bare soil", "built-up")
 WATER, FOREST, CROP, GRASS, BARE, BUILT = range(6)
-NO_LABEL = 255
 
 # Field levels, tuned so that no class falls below ~3 % on a 20 km scene (see tests).
 _ELEV = ("elev", 7000.0, 5)

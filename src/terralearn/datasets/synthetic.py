@@ -23,6 +23,7 @@ from terralearn._fs import atomic_output, check_output
 from terralearn.datasets import landscape as ls
 from terralearn.datasets import spectra
 from terralearn.errors import ConfigError
+from terralearn.pixels import NO_LABEL
 
 MIN_SIZE, MAX_SIZE = 64, 100_000
 CLASS_COLORS: dict[int, tuple[int, int, int, int]] = {
@@ -32,7 +33,7 @@ CLASS_COLORS: dict[int, tuple[int, int, int, int]] = {
     ls.GRASS: (140, 210, 100, 255),
     ls.BARE: (150, 100, 60, 255),
     ls.BUILT: (200, 40, 40, 255),
-    ls.NO_LABEL: (0, 0, 0, 0),
+    NO_LABEL: (0, 0, 0, 0),
 }
 _EDGE_TAN = 0.2  # slope of the nodata scene edges (about 11 degrees from north)
 
@@ -54,7 +55,7 @@ class SceneInfo:
 
     def class_shares(self) -> dict[str, float]:
         """Share of each class among the labelled pixels."""
-        total = sum(n for k, n in self.class_counts.items() if k != ls.NO_LABEL) or 1
+        total = sum(n for k, n in self.class_counts.items() if k != NO_LABEL) or 1
         return {name: self.class_counts.get(k, 0) / total for k, name in self.class_names.items()}
 
 
@@ -166,7 +167,7 @@ def make_scene(
         "predictor": 2,
         "interleave": "pixel",
     }
-    lab_profile = {**common, "count": 1, "dtype": "uint8", "nodata": ls.NO_LABEL}
+    lab_profile = {**common, "count": 1, "dtype": "uint8", "nodata": NO_LABEL}
     windows = [
         (r0, c0, min(block_size, height - r0), min(block_size, width - c0))
         for r0 in range(0, height, block_size)
@@ -203,7 +204,7 @@ def make_scene(
             synthetic="true",
             seed=str(seed),
             class_names=json.dumps({str(i): n for i, n in enumerate(ls.CLASS_NAMES)}),
-            no_label=str(ls.NO_LABEL),
+            no_label=str(NO_LABEL),
         )
         lab.write_colormap(1, {k: CLASS_COLORS.get(k, (0, 0, 0, 0)) for k in range(256)})
     return SceneInfo(
@@ -248,7 +249,7 @@ def _render(
     if nodata_edges:
         edge = nodata_edge(rows, cols, height, width)
         out[:, edge] = 0
-        cls[edge] = ls.NO_LABEL
+        cls[edge] = NO_LABEL
     return out, cls
 
 

@@ -1,18 +1,20 @@
-"""Integer pixel windows and the conversions between pixels and world coordinates.
+"""Conversions between pixel windows and world coordinates.
 
-Pixel convention (GDAL/rasterio "pixel is area"): pixel ``(row, col)`` covers the half-open square
-``[col, col + 1) x [row, row + 1)`` in pixel space, and ``transform * (col, row)`` maps pixel-space
-points to world coordinates. A window covers rows ``row_off .. row_off + height - 1``.
+Windows are rasterio's ``rasterio.windows.Window(col_off, row_off, width, height)``, the one window
+type of terralearn (columns first, as in rasterio and GDAL); a window covers rows
+``row_off .. row_off + height - 1``. Pixel convention (GDAL/rasterio "pixel is area"): pixel
+``(row, col)`` covers the half-open square ``[col, col + 1) x [row, row + 1)`` in pixel space, and
+``transform * (col, row)`` maps pixel-space points to world coordinates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from affine import Affine
+from rasterio.windows import Window
 
 # pixel-space offsets of the named points of a pixel, as (d_col, d_row)
 _OFFSETS: dict[str, tuple[float, float]] = {
@@ -25,58 +27,6 @@ _OFFSETS: dict[str, tuple[float, float]] = {
 
 # how far (in pixels) bounds may sit from the pixel grid and still be snapped onto it
 GRID_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """An integer pixel window: ``height`` rows from ``row_off`` and ``width`` columns from ``col_off``.
-
-    Args:
-        row_off: First row (may be negative for windows reaching past the top edge).
-        col_off: First column.
-        height: Number of rows (>= 0).
-        width: Number of columns (>= 0).
-    """
-
-    row_off: int
-    col_off: int
-    height: int
-    width: int
-
-    def __post_init__(self) -> None:
-        # store plain ints (numpy integers from offset arrays would leak into JSON and reprs)
-        for name in ("row_off", "col_off", "height", "width"):
-            value = getattr(self, name)
-            if int(value) != value:
-                raise ValueError(f"window {name} must be an integer, got {value!r}")
-            object.__setattr__(self, name, int(value))
-        if self.height < 0 or self.width < 0:
-            raise ValueError(
-                f"window height and width must be >= 0, got {self.height}x{self.width}"
-            )
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        """``(row_slice, col_slice)`` for indexing a ``(..., rows, cols)`` array."""
-        return (
-            slice(self.row_off, self.row_off + self.height),
-            slice(self.col_off, self.col_off + self.width),
-        )
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)``."""
-        return (self.height, self.width)
-
-    def intersection(self, other: Window) -> Window | None:
-        """The common part of two windows, or ``None`` if they share no pixel."""
-        row0 = max(self.row_off, other.row_off)
-        col0 = max(self.col_off, other.col_off)
-        row1 = min(self.row_off + self.height, other.row_off + other.height)
-        col1 = min(self.col_off + self.width, other.col_off + other.width)
-        if row1 <= row0 or col1 <= col0:
-            return None
-        return Window(row0, col0, row1 - row0, col1 - col0)
 
 
 def _apply(transform: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +87,7 @@ def bounds_window(bounds: Sequence[float], transform: Affine) -> Window:
     r0, r1 = sorted(((miny - transform.f) / transform.e, (maxy - transform.f) / transform.e))
     col0, col1 = _snap(c0, "left/right edge"), _snap(c1, "left/right edge")
     row0, row1 = _snap(r0, "top/bottom edge"), _snap(r1, "top/bottom edge")
-    return Window(row0, col0, row1 - row0, col1 - col0)
+    return Window(col0, row0, col1 - col0, row1 - row0)
 
 
 def xy_to_rowcol(

@@ -26,6 +26,7 @@ from terralearn.errors import ConfigError
 from terralearn.graph.build import Graph, median_length
 from terralearn.graph.learner import _threads
 from terralearn.graph.segments import Segments, region_adjacency
+from terralearn.pixels import NO_LABEL
 
 PIXELS_PER_SEGMENT = 100  # default segment size: 10 x 10 pixels
 COMPACTNESS = 0.3  # SLIC colour/space trade-off on standardised bands (best of 0.03-1 measured)
@@ -315,7 +316,7 @@ def pixel_report(
     num_classes: int,
     where: np.ndarray | None = None,
     class_names: list[str] | None = None,
-    ignore: int = 255,
+    ignore: int = NO_LABEL,
 ) -> dict[str, Any]:
     """Pixel-level accuracy of a class raster (overall accuracy, mIoU, kappa, per class).
 

@@ -41,10 +41,10 @@ from terralearn.graph.objects import (
     superpixels,
 )
 from terralearn.graph.segments import segment_labels, to_raster
+from terralearn.pixels import NO_LABEL
 
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.pt", "metrics.json"
 KIND = "graph-segments"
-NODATA = 255
 
 
 @dataclass
@@ -153,8 +153,8 @@ def train_segments(
     da, pixels, valid = read_image(image, bands)
     aligned = open_labels(labels, like=da, class_column=class_column)
     truth = np.asarray(aligned.data.values)
-    truth = np.where(valid, truth, NODATA)
-    if not (truth != NODATA).any():
+    truth = np.where(valid, truth, NO_LABEL)
+    if not (truth != NO_LABEL).any():
         raise ConfigError(
             f"labels {_source(labels)}: no labelled pixel on a valid pixel of the image; "
             "check that they cover the image"
@@ -163,7 +163,7 @@ def train_segments(
     requested = n_segments if n_segments is not None else max(1, round(count / pixels_per_segment))
     sg = superpixels(pixels, valid, requested, compactness=compactness)
     del pixels
-    y = segment_labels(sg.segments.labels, truth, ignore=NODATA)
+    y = segment_labels(sg.segments.labels, truth, ignore=NO_LABEL)
     num_classes = aligned.num_classes
     # every id a prediction can take gets a name (and a colour in the output raster)
     class_names = {i: aligned.classes.get(i, f"class_{i}") for i in range(num_classes)}
@@ -189,7 +189,7 @@ def train_segments(
     if val > 0:
         seg = sg.segments.labels
         in_val = np.where(seg >= 0, held[np.maximum(seg, 0)], False)
-        painted = to_raster(seg, clf.predict(sg).astype(np.uint8), fill=NODATA)
+        painted = to_raster(seg, clf.predict(sg).astype(np.uint8), fill=NO_LABEL)
         report = pixel_report(
             painted, truth, num_classes, where=in_val, class_names=list(class_names.values())
         )
@@ -322,7 +322,7 @@ def predict_segments(
     _check_pixel_size(run, da, image)  # segments are sized in pixels
     sg = segment_like(run, pixels, valid)
     del pixels
-    classes = to_raster(sg.segments.labels, run.classifier.predict(sg).astype(np.uint8), NODATA)
+    classes = to_raster(sg.segments.labels, run.classifier.predict(sg).astype(np.uint8), NO_LABEL)
     grid = Grid(classes.shape[0], classes.shape[1], da.rio.crs, da.rio.transform())
     legend = class_legend(run.table, "codes")  # the label codes, as raster predictions
     with atomic_output(output, overwrite) as tmp:
@@ -338,5 +338,5 @@ def predict_segments(
         path=output,
         num_segments=sg.num_nodes,
         seconds=time.perf_counter() - start,
-        class_counts={int(i): int(counts[i]) for i in np.flatnonzero(counts) if i != NODATA},
+        class_counts={int(i): int(counts[i]) for i in np.flatnonzero(counts) if i != NO_LABEL},
     )

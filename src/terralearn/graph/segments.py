@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from terralearn.graph.build import Graph
+from terralearn.pixels import NO_LABEL
 
 
 @dataclass
@@ -59,7 +60,9 @@ def region_adjacency(labels: np.ndarray) -> Graph:
     return Graph(edge_index, distance, count)
 
 
-def segment_labels(labels: np.ndarray, pixel_classes: np.ndarray, ignore: int = 255) -> np.ndarray:
+def segment_labels(
+    labels: np.ndarray, pixel_classes: np.ndarray, ignore: int = NO_LABEL
+) -> np.ndarray:
     """Majority class of each segment's labelled pixels (``-1`` when it has none)."""
     ok = (labels >= 0) & (pixel_classes != ignore)
     count = int(labels.max()) + 1
@@ -71,7 +74,7 @@ def segment_labels(labels: np.ndarray, pixel_classes: np.ndarray, ignore: int = 
     return out
 
 
-def to_raster(labels: np.ndarray, values: np.ndarray, fill: float | int = 255) -> np.ndarray:
+def to_raster(labels: np.ndarray, values: np.ndarray, fill: float | int = NO_LABEL) -> np.ndarray:
     """Per-segment ``values`` painted on the pixels of each segment (``fill`` elsewhere)."""
     values = np.asarray(values)
     out = np.full(labels.shape, fill, dtype=np.result_type(values.dtype, np.min_scalar_type(fill)))

@@ -4,13 +4,8 @@
 ``open_labels`` puts vector or raster labels on that image's grid.
 """
 
-import os
-
-# GDAL's block cache defaults to 5 % of RAM; terralearn streams rasters in bands of rows, so a
-# small cache loses nothing and keeps memory flat. Set GDAL_CACHEMAX yourself to override.
-os.environ.setdefault("GDAL_CACHEMAX", "128")
-
-from terralearn.io.labels import IGNORE_INDEX, Labels, open_labels
+from terralearn.classes import IGNORE_INDEX
+from terralearn.io.labels import Labels, open_labels
 from terralearn.io.readers import describe_image, open_image, select_bands, valid_mask
 from terralearn.io.vrt import stack_vrt
 

@@ -27,6 +27,7 @@ import xarray as xr
 
 from terralearn.errors import ConfigError, EarthEngineError, InputNotFoundError
 from terralearn.io.ee_fetch import cache_key, import_ee, open_ee
+from terralearn.pixels import NO_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -415,14 +416,13 @@ def _cached(cache: str | None, description: Any) -> bool:
 
 
 def to_label_ids(da: xr.DataArray) -> xr.DataArray:
-    """Float class ids with NaN (from xee) -> uint8 with 255 (IGNORE_INDEX) where missing."""
-    from terralearn.io import IGNORE_INDEX
+    """Float class ids with NaN (from xee) -> uint8 with 255 (NO_LABEL) where missing."""
 
     values = np.asarray(da.values)
-    ids = np.where(np.isnan(values), IGNORE_INDEX, values).astype(np.uint8)
+    ids = np.where(np.isnan(values), NO_LABEL, values).astype(np.uint8)
     out = da.copy(data=ids)
     out.name = "labels"
-    return out.rio.write_nodata(IGNORE_INDEX, encoded=False)
+    return out.rio.write_nodata(NO_LABEL, encoded=False)
 
 
 def write_prepare_inputs(fetched: Fetched, folder: str | os.PathLike) -> tuple[str, str | None]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import re
 import time
 import warnings
@@ -27,12 +26,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dask.array as dsa
 import numpy as np
 import xarray as xr
 
 from terralearn._fs import atomic_write_bytes, remove
 from terralearn._progress import progress_bar
 from terralearn.errors import ConfigError, EarthEngineError
+from terralearn.geo import axis_offsets
+from terralearn.io.readers import open_image
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +101,13 @@ def with_retries(
 
 
 def tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int, slice, slice]]:
-    """Tiles of a ``height x width`` grid, row-major: ``(row, col, rows, cols)``."""
-    for i, r0 in enumerate(range(0, height, tile)):
-        for j, c0 in enumerate(range(0, width, tile)):
+    """Tiles of a ``height x width`` grid, row-major: ``(row, col, rows, cols)``.
+
+    Tiles start at the multiples of ``tile`` (:func:`terralearn.geo.axis_offsets` without
+    snapping, so they match the cache's chunks); the last row and column are cut at the edge.
+    """
+    for i, r0 in enumerate(axis_offsets(height, tile, snap=False).tolist()):
+        for j, c0 in enumerate(axis_offsets(width, tile, snap=False).tolist()):
             yield i, j, slice(r0, min(r0 + tile, height)), slice(c0, min(c0 + tile, width))
 
 
@@ -151,8 +157,6 @@ def open_ee(
         EarthEngineError: quota after retries, unknown asset, request too large.
         ConfigError: the grid is too large or the image has several time steps.
     """
-    from terralearn.io import open_image
-
     width, height = (int(v) for v in grid["shape_2d"])
     if width * height > max_pixels:
         raise ConfigError(
@@ -266,8 +270,6 @@ class _Cache:
     def create(self, names: list[str], y: np.ndarray, x: np.ndarray, crs: str, tile: int) -> None:
         if self.done and self.bands == names:
             return  # resume
-        import dask.array as dsa
-
         remove(self.zarr)
         self.done, self.bands = set(), list(names)
         empty = dsa.full((len(y), len(x)), np.nan, dtype=np.float32, chunks=tile)
@@ -297,4 +299,4 @@ class _Cache:
 def tile_count(grid: dict[str, Any], tile: int) -> int:
     """How many tiles ``open_ee`` reads for ``grid``."""
     width, height = (int(v) for v in grid["shape_2d"])
-    return math.ceil(width / tile) * math.ceil(height / tile)
+    return len(axis_offsets(width, tile, snap=False)) * len(axis_offsets(height, tile, snap=False))

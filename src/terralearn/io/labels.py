@@ -1,10 +1,10 @@
 """Labels on the image grid: vector polygons rasterized, label rasters reprojected.
 
 The result is always a ``(y, x)`` uint8 array on the exact grid of the image, with class indices
-``0..254`` and :data:`IGNORE_INDEX` (255) where a pixel has no label, and a
+``0..254`` and :data:`NO_LABEL` (255) where a pixel has no label, and a
 :class:`~terralearn.classes.ClassTable` from the label codes (sparse codes such as NLCD's
 become contiguous indices) to indices, names and colours. Sparse hand-drawn polygons
-are a first-class case: everything outside them is ``IGNORE_INDEX``, which losses and metrics skip.
+are a first-class case: everything outside them is ``NO_LABEL``, which losses and metrics skip.
 :func:`open_label_rows` reads a label raster already on the image grid by bands of rows, with the
 same encoding and classes, so that large rasters need not be held whole.
 """
@@ -32,8 +32,7 @@ from rasterio.features import rasterize
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from terralearn.classes import (  # noqa: F401 (IGNORE_INDEX re-exported)
-    IGNORE_INDEX,
+from terralearn.classes import (
     IGNORE_NAME,
     MAX_CODE,
     PRODUCT_TITLES,
@@ -57,10 +56,9 @@ from terralearn.errors import (
 from terralearn.io.pairs import colour_mask_message, is_colour_mask, read_colour_mask
 from terralearn.io.rasterio_ import RasterMeta, inspect_raster, open_quietly
 from terralearn.io.readers import is_pixel_grid
+from terralearn.pixels import NO_LABEL, valid_pixels
 
 logger = logging.getLogger(__name__)
-
-# IGNORE_INDEX (255, "no label") is defined in terralearn.classes and re-exported here
 
 VECTOR_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".parquet", ".geoparquet", ".fgb")
 MEMORY_SOURCE = "<in-memory labels>"
@@ -71,7 +69,7 @@ class Labels:
     """Labels aligned to an image.
 
     Attributes:
-        data: ``(y, x)`` uint8 on the image grid, :data:`IGNORE_INDEX` where unlabelled.
+        data: ``(y, x)`` uint8 on the image grid, :data:`NO_LABEL` where unlabelled.
         classes: class id -> class name.
     """
 
@@ -125,7 +123,7 @@ def open_labels(
         InputNotFoundError, NotAVectorError, NotARasterError, MissingCRSError, NoOverlapError,
         UnknownColumnError, ConfigError.
     """
-    import geopandas as gpd
+    import geopandas as gpd  # 0.7 s to import: loaded only when labels are opened
 
     if isinstance(src, gpd.GeoDataFrame):
         return _from_vector(src, like, MEMORY_SOURCE, class_column, classes, class_table)
@@ -171,7 +169,7 @@ def open_labels(
     if meta.nodata is not None:
         da = da.rio.write_nodata(meta.nodata, encoded=False)
     elif _is_picture_mask(meta):
-        da = da.rio.write_nodata(IGNORE_INDEX, encoded=False)
+        da = da.rio.write_nodata(NO_LABEL, encoded=False)
     names, colors = raster_class_metadata(path, meta.tags)
     spec = _Spec(
         classes, class_table, label_product, names, colors, _declared(meta.tags, str(path))
@@ -210,7 +208,7 @@ def _on_grid(data: np.ndarray, like: xr.DataArray, source: str) -> xr.DataArray:
     if like.rio.crs is not None:  # None: a pixel-grid image
         out.rio.write_crs(like.rio.crs, inplace=True)
     out.rio.write_transform(like.rio.transform(), inplace=True)
-    out.rio.write_nodata(IGNORE_INDEX, encoded=False, inplace=True)
+    out.rio.write_nodata(NO_LABEL, encoded=False, inplace=True)
     return out
 
 
@@ -296,21 +294,21 @@ def _from_vector(gdf, like, source: str, class_column, classes, class_table=None
             raise ConfigError(
                 f"column {column!r} of {source} has classes {unknown} missing from classes {order}; add them"
             )
-        if len(order) > IGNORE_INDEX:
+        if len(order) > NO_LABEL:
             raise ConfigError(
-                f"{source} has {len(order)} classes; at most {IGNORE_INDEX} fit in uint8 labels"
+                f"{source} has {len(order)} classes; at most {NO_LABEL} fit in uint8 labels"
             )
         lookup = {name: i for i, name in enumerate(order)}
-        lookup.setdefault(IGNORE_NAME, IGNORE_INDEX)
+        lookup.setdefault(IGNORE_NAME, NO_LABEL)
         ids = text.map(lookup).to_numpy(dtype=np.int64)
         table = class_table or ClassTable.from_names(dict(enumerate(order)))
-    keep = ids != IGNORE_INDEX
+    keep = ids != NO_LABEL
     h, w = like.sizes["y"], like.sizes["x"]
     data = rasterize(
         zip(gdf.geometry.values[keep], ids[keep].tolist(), strict=True),
         out_shape=(h, w),
         transform=like.rio.transform(),
-        fill=IGNORE_INDEX,
+        fill=NO_LABEL,
         dtype="uint8",
         all_touched=False,
     )
@@ -377,9 +375,9 @@ def resolve_class_table(
                 PRODUCT_TITLES[product],
                 product,
             )
-    if len(found) > IGNORE_INDEX:
+    if len(found) > NO_LABEL:
         raise ConfigError(
-            f"labels {source} hold {len(found)} distinct codes; at most {IGNORE_INDEX} classes "
+            f"labels {source} hold {len(found)} distinct codes; at most {NO_LABEL} classes "
             "fit in uint8 labels: merge codes with --classes FILE"
         )
     return table_for_codes(set(found) | set(declared), names, colors, product)
@@ -570,7 +568,7 @@ def _from_raster(da: xr.DataArray, like: xr.DataArray, source: str, spec: _Spec)
             _grid_text(like.rio.crs, like.rio.transform()),
         )
         src = xr.DataArray(data, dims=("y", "x"), coords={"y": da["y"].values, "x": da["x"].values})
-        src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(IGNORE_INDEX)
+        src = src.rio.write_crs(crs).rio.write_transform(transform).rio.write_nodata(NO_LABEL)
         data = src.rio.reproject_match(like, resampling=Resampling.nearest).values
     return Labels(data=_on_grid(data, like, source), classes=table.as_dict, table=table)
 
@@ -612,7 +610,7 @@ class CodeEncoder:
 
     def lookup_to(self, table: ClassTable) -> np.ndarray:
         """uint8 (256,) provisional index -> ``table`` index (255 stays 255)."""
-        lut = np.full(256, IGNORE_INDEX, np.uint8)
+        lut = np.full(256, NO_LABEL, np.uint8)
         lut[: len(self.codes)] = table.lookup(self.codes)
         return lut
 
@@ -623,11 +621,11 @@ class CodeEncoder:
             if index is None:
                 if self._table is not None:
                     index = self._table.index_of(code)
-                    index = IGNORE_INDEX if index is None else index
-                elif len(self.codes) >= IGNORE_INDEX:
+                    index = NO_LABEL if index is None else index
+                elif len(self.codes) >= NO_LABEL:
                     raise ConfigError(
-                        f"labels {self.source} hold more than {IGNORE_INDEX} distinct codes; at most "
-                        f"{IGNORE_INDEX} classes fit in uint8 labels: merge codes with --classes"
+                        f"labels {self.source} hold more than {NO_LABEL} distinct codes; at most "
+                        f"{NO_LABEL} classes fit in uint8 labels: merge codes with --classes"
                     )
                 else:
                     index = len(self.codes)
@@ -645,7 +643,7 @@ class CodeEncoder:
         self, values: np.ndarray, invalid: np.ndarray, out: np.ndarray | None = None,
         record: bool = True, rows: int = 256,
     ) -> np.ndarray:  # fmt: skip
-        """``values`` as uint8 indices (:data:`IGNORE_INDEX` where ``invalid``), into ``out``."""
+        """``values`` as uint8 indices (:data:`NO_LABEL` where ``invalid``), into ``out``."""
         if out is None:
             out = np.empty(values.shape, np.uint8)
         small = values.dtype.kind == "u" and values.dtype.itemsize <= 2
@@ -656,15 +654,15 @@ class CodeEncoder:
                 counts = np.bincount(piece[~bad].ravel(), minlength=1)
                 codes = np.flatnonzero(counts)
                 self._record(codes.tolist(), counts[codes].tolist(), record)
-                lut = np.full(2 ** (8 * values.dtype.itemsize), IGNORE_INDEX, np.uint8)
+                lut = np.full(2 ** (8 * values.dtype.itemsize), NO_LABEL, np.uint8)
                 lut[codes] = self._indices(codes.tolist())
                 np.take(lut, piece, out=target)
-                target[bad] = IGNORE_INDEX
+                target[bad] = NO_LABEL
                 continue
             codes, inverse, counts = np.unique(piece[~bad], return_inverse=True, return_counts=True)
             keys = [_code_key(c) for c in codes.tolist()]
             self._record(keys, counts.tolist(), record)
-            target.fill(IGNORE_INDEX)
+            target.fill(NO_LABEL)
             if keys:
                 if any(isinstance(k, float) for k in keys):  # not codes: refused with counts
                     _check_values(np.array([k for k in keys if isinstance(k, float)]), self.source)
@@ -714,19 +712,8 @@ def _check_pixel_grid_labels(da: xr.DataArray, like: xr.DataArray, source: str) 
 
 
 def _invalid(values: np.ndarray, nodata: float | None) -> np.ndarray:
-    """Pixels without a label: NaN or the raster's nodata value."""
-    invalid = np.zeros(values.shape, bool)
-    if values.dtype.kind == "f":
-        invalid |= np.isnan(values)
-    if nodata is not None and not np.isnan(nodata):
-        if values.dtype.kind in "ui" and float(nodata).is_integer():
-            # compare in the raster's own type: a float nodata would upcast a float64 copy
-            info = np.iinfo(values.dtype)
-            if info.min <= nodata <= info.max:
-                invalid |= values == values.dtype.type(nodata)
-        else:
-            invalid |= values == nodata
-    return invalid
+    """Pixels without a label: the valid-pixel rule of :mod:`terralearn.pixels` on one band."""
+    return ~valid_pixels(values[np.newaxis], nodata)
 
 
 def _check_values(present: np.ndarray, source: str) -> None:
@@ -745,7 +732,7 @@ def _check_values(present: np.ndarray, source: str) -> None:
 class LabelRows:
     """A one-band label raster on the exact grid of an image, read a band of rows at a time.
 
-    :meth:`read` encodes rows as uint8 class indices (:data:`IGNORE_INDEX` where the raster holds
+    :meth:`read` encodes rows as uint8 class indices (:data:`NO_LABEL` where the raster holds
     its nodata value or NaN). Before :meth:`use_table`, indices are provisional (codes in the
     order met, see :class:`CodeEncoder`); reads with ``record=True`` count the pixels per code.
     Once every row has been read with ``record=True``, :attr:`table` equals
@@ -868,7 +855,7 @@ def _is_picture_mask(meta: RasterMeta) -> bool:
 def _typed_nodata(meta: RasterMeta):
     """The nodata value in the raster's type (as rioxarray gives it), or False if it does not fit."""
     if _is_picture_mask(meta):
-        return np.uint8(IGNORE_INDEX)
+        return np.uint8(NO_LABEL)
     if meta.nodata is None:
         return None
     with open_quietly(meta.path) as ds:

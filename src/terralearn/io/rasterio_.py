@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +143,6 @@ def inspect_raster(
 
 
 def _replace_transform(meta: RasterMeta, transform: Affine) -> RasterMeta:
-    from dataclasses import replace
-
     return replace(meta, transform=transform)
 
 

@@ -26,6 +26,7 @@ from rasterio.crs import CRS
 from terralearn.errors import BandNotFoundError, ConfigError, InputNotFoundError
 from terralearn.io import rasterio_, xarray_
 from terralearn.io.rasterio_ import check_transform
+from terralearn.pixels import valid_pixels
 
 ImageSource = str | os.PathLike | Sequence[str | os.PathLike] | xr.DataArray | xr.Dataset
 
@@ -226,31 +227,10 @@ def _source_text(image: xr.DataArray) -> str:
     return ", ".join(source) if isinstance(source, list) else str(source)
 
 
-def valid_pixels(raw: np.ndarray, nodata: float | None, axis: int = 0) -> np.ndarray:
-    """The valid-pixel rule: True where every band is valid, i.e. not ``nodata`` and not NaN.
-
-    The one definition behind :func:`valid_mask` (chip stores), prediction's windows and the
-    pretraining streams. Invalid pixels reach the network as the training band mean (0 after
-    normalisation, see :func:`terralearn.data.augment.normalize_bands`).
-
-    Args:
-        raw: pixel values with the bands along ``axis``, e.g. ``(C, h, w)``.
-        nodata: the declared nodata value, or None (NaN counts as invalid in any case).
-        axis: the band axis.
-
-    Returns:
-        bool array of ``raw``'s shape without ``axis``.
-    """
-    invalid = np.zeros(np.delete(raw.shape, axis), dtype=bool)
-    if raw.dtype.kind in "fc":
-        invalid |= np.isnan(raw).any(axis=axis)
-    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
-        invalid |= (raw == nodata).any(axis=axis)
-    return ~invalid
-
-
 def valid_mask(image: xr.DataArray) -> xr.DataArray:
-    """Pixels where every band is valid (:func:`valid_pixels`) as a ``(y, x)`` DataArray.
+    """Pixels where every band is valid as a ``(y, x)`` DataArray.
+
+    The rule is :func:`terralearn.pixels.valid_pixels` (no band equals nodata, none is NaN).
 
     Args:
         image: a canonical ``(band, y, x)`` image (see :func:`open_image`).

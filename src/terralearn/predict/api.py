@@ -18,6 +18,8 @@ import numpy as np
 
 from terralearn._memory import retained_memory
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.geo import gdal_env
+from terralearn.pixels import NO_LABEL
 from terralearn.predict.engine import class_map, entropy, iter_predictions
 from terralearn.predict.model import Predictor, check_image, load_predictor
 from terralearn.predict.windows import (
@@ -28,7 +30,6 @@ from terralearn.predict.windows import (
     default_tile_size,
 )
 from terralearn.predict.writers import (
-    CLASS_NODATA,
     GEOTIFF_SUFFIXES,
     PNG_SUFFIX,
     WRITE_MODES,
@@ -37,8 +38,6 @@ from terralearn.predict.writers import (
     output_paths,
     write_category_names,
 )
-
-READ_CACHE = 128 * 2**20  # bytes of GDAL block cache while predicting (see _read_env)
 
 
 @dataclass
@@ -123,23 +122,6 @@ def _run_value(model_or_run: Any, key: str) -> Any:
     return None
 
 
-def _read_env():
-    """GDAL's block cache capped at :data:`READ_CACHE` while reading.
-
-    GDAL's default is 5% of the machine's memory (1.2 GB on 24 GB), which a wide raster fills
-    with blocks already used, so peak memory grew with the raster. 128 MB keeps a strip of
-    blocks for the next tile row (on a 16384 px wide scene, 64 MB cost 25% more reading CPU,
-    256 MB saved none). A smaller cache set by the user is kept.
-    """
-    import rasterio
-    from rasterio.env import get_gdal_config
-
-    current = get_gdal_config("GDAL_CACHEMAX")
-    if isinstance(current, int) and 0 < current < READ_CACHE:
-        return rasterio.Env()
-    return rasterio.Env(GDAL_CACHEMAX=READ_CACHE)
-
-
 def predict_array(
     model_or_run: Any,
     image: Any,
@@ -175,7 +157,7 @@ def predict_array(
 
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
     out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
-    with _read_env(), retained_memory():
+    with gdal_env(), retained_memory():
         for y0, x0, probabilities, _ in iter_predictions(predictor, da, layout, batch_size, tta):
             h, w = probabilities.shape[1:]
             out[:, y0 : y0 + h, x0 : x0 + w] = probabilities
@@ -283,7 +265,7 @@ def predict_raster(
     is_png = finals["class"].suffix.lower() == PNG_SUFFIX
     counts = np.zeros(256, dtype=np.int64)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_read_env())
+        stack.enter_context(gdal_env())
         stack.enter_context(retained_memory())  # half the forward time (see terralearn._memory)
         # entered first, renamed last: OUTPUT appears only when everything else is in place
         temps = {
@@ -315,7 +297,7 @@ def predict_raster(
                 for y0, x0, probs, valid in iter_predictions(
                     predictor, da, layout, batch_size, tta, runner
                 ):
-                    classes = class_map(probs, valid, CLASS_NODATA)
+                    classes = class_map(probs, valid, NO_LABEL)
                     counts += np.bincount(classes.ravel(), minlength=256)
                     writer.write(
                         y0, x0, to_values[classes],

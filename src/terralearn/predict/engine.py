@@ -4,8 +4,9 @@ Memory is bounded by one block of tiles whatever the raster's height and (almost
 block is one tile row across a few thousand columns (:func:`tiles_per_block` tiles), so
 
 1. :func:`read_blocks` reads the window under a block's tiles, computes the valid mask
-   (:func:`terralearn.io.readers.valid_pixels`), fills nodata with the training mean (0 after
-   normalisation: what training and evaluation feed at invalid pixels) and cuts the tiles;
+   (:func:`terralearn.pixels.valid_pixels`), fills nodata with the training mean
+   (:func:`terralearn.pixels.fill_invalid`; 0 after normalisation: what training and evaluation
+   feed at invalid pixels) and cuts the tiles;
 2. a runner (:func:`run_local`, or Dask in :mod:`terralearn.predict.dask_`) predicts the tiles;
 3. :class:`Blender` adds each tile's probabilities times its blending weight into a
    ``(K, tile, block width)`` float32 buffer and hands out the window no later tile touches:
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from terralearn.io.readers import valid_pixels
+from terralearn.errors import IncompatibleError
+from terralearn.pixels import NO_LABEL, fill_invalid, valid_pixels
 from terralearn.predict.model import Predictor, fill_values
 from terralearn.predict.windows import TileLayout
 
@@ -73,7 +75,6 @@ def read_blocks(
         fill: per-band value written over nodata pixels before prediction.
         per_block: tiles per block (see :func:`tiles_per_block`).
     """
-    fill_arr = np.asarray(fill, dtype=np.float32)[:, None]
     nodata = image.rio.nodata  # once: a ``.rio`` accessor on each window would make a reference
     # cycle holding its pixels until the garbage collector runs
     th, tw = layout.tile_h, layout.tile_w
@@ -84,10 +85,8 @@ def read_blocks(
             x0, x1 = cols[c0], cols[c1 - 1] + tw
             raw = np.asarray(image.isel(y=slice(y0, y0 + th), x=slice(x0, x1)).values)
             valid = valid_pixels(raw, nodata)
-            data = np.array(raw, dtype=np.float32)  # a copy: never fill the caller's array
+            data = fill_invalid(raw, valid, fill)
             del raw
-            if not valid.all():
-                data[:, ~valid] = fill_arr
             tiles = [
                 (c, cols[c], data[:, :, cols[c] - x0 : cols[c] - x0 + tw])
                 for c in range(c0, c1)
@@ -206,8 +205,6 @@ def iter_predictions(
     for block, probabilities in runner(predictor, blocks, batch_size, tta):
         for p in probabilities:
             if p.shape[0] != k:
-                from terralearn.errors import IncompatibleError
-
                 raise IncompatibleError(
                     f"{predictor.source} returned {p.shape[0]} class bands but has {k} "
                     "class names; the run's classes do not match its checkpoint"
@@ -221,7 +218,7 @@ def iter_predictions(
         yield y0, x0, mean, valid
 
 
-def class_map(probabilities: np.ndarray, valid: np.ndarray, nodata: int = 255) -> np.ndarray:
+def class_map(probabilities: np.ndarray, valid: np.ndarray, nodata: int = NO_LABEL) -> np.ndarray:
     """Most probable class ``(h, W)`` uint8, ``nodata`` where not valid."""
     out = np.argmax(np.where(valid, probabilities, 0.0), axis=0).astype(np.uint8)
     out[~valid] = nodata

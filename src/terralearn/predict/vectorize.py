@@ -13,6 +13,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from terralearn.errors import ConfigError
+from terralearn.pixels import NO_LABEL
 
 LAYER = "predictions"
 
@@ -23,7 +24,7 @@ def polygons(
     crs: CRS,
     class_names: dict[int, str],
     min_area: float = 0.0,
-    nodata: int = 255,
+    nodata: int = NO_LABEL,
 ):
     """Polygons of the classes of a ``(H, W)`` uint8 class map.
 

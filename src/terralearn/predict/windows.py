@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from terralearn.errors import ConfigError
+from terralearn.geo import axis_offsets
 
 Blend = Literal["smooth", "constant"]
 
@@ -40,6 +41,8 @@ DEFAULT_TILE_SIZE = 512
 def axis_starts(length: int, tile: int, stride: int) -> list[int]:
     """Start offsets of the tiles along one axis (see the module docstring).
 
+    The tiling rule is :func:`terralearn.geo.axis_offsets` (last tile snapped to the edge).
+
     Args:
         length: raster size along the axis (>= 1).
         tile: tile size (>= 1).
@@ -48,11 +51,7 @@ def axis_starts(length: int, tile: int, stride: int) -> list[int]:
     Returns:
         Increasing starts; the last tile ends at ``length`` (or the only tile is ``[0, length)``).
     """
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
+    return axis_offsets(length, min(tile, length), stride).tolist()
 
 
 def axis_weights(starts: list[int], size: int, blend: Blend) -> list[np.ndarray]:

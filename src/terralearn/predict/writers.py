@@ -30,16 +30,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
+import dask.array as dsa
 import numpy as np
+import rasterio
+import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.shutil import copy as copy_raster
+from rasterio.windows import Window
 
 from terralearn.classes import ClassTable, hex_to_rgb, rgb_to_hex
 from terralearn.errors import ConfigError
+from terralearn.geo import gdal_env
+from terralearn.pixels import CODE_NODATA_16, NO_LABEL
+from terralearn.viz.colors import class_color
 
-CLASS_NODATA = 255
-CODE_NODATA_16 = 65535  # nodata of uint16 code maps (codes are at most 65534)
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIX = ".zarr"
 PNG_SUFFIX = ".png"
@@ -110,7 +117,7 @@ class ClassLegend:
     names: tuple[str, ...]
     colors: tuple[tuple[int, int, int], ...]
     dtype: str = "uint8"
-    nodata: int = CLASS_NODATA
+    nodata: int = NO_LABEL
 
     @property
     def by_value(self) -> dict[int, str]:
@@ -141,19 +148,17 @@ def class_legend(table: ClassTable, write: str = "codes") -> ClassLegend:
     if write not in WRITE_MODES:
         raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
     values = [c.index for c in table] if write == "indices" or table.is_color_mask else table.codes
-    big = bool(values) and max(values) >= CLASS_NODATA
+    big = bool(values) and max(values) >= NO_LABEL
     return ClassLegend(
         values=tuple(int(v) for v in values),
         names=tuple(table.names),
         colors=tuple(hex_to_rgb(c) for c in table.colors),
         dtype="uint16" if big else "uint8",
-        nodata=CODE_NODATA_16 if big else CLASS_NODATA,
+        nodata=CODE_NODATA_16 if big else NO_LABEL,
     )
 
 
 def _default_legend(classes: dict[int, str]) -> ClassLegend:
-    from terralearn.viz.colors import class_color
-
     ids = sorted(classes)
     return ClassLegend(
         values=tuple(ids),
@@ -168,8 +173,6 @@ def write_category_names(path: Path, legend: ClassLegend) -> Path:
     GDAL (and QGIS) read band category names from this file; rasterio has no API to write them.
     Entry ``v`` names value ``v``; values that are no class get an empty name.
     """
-    from xml.etree import ElementTree
-
     names = legend.by_value
     root = ElementTree.Element("PAMDataset")
     band = ElementTree.SubElement(root, "PAMRasterBand", band="1")
@@ -197,8 +200,6 @@ class GeoTiffWriter:
         self, targets: dict[str, Path], grid: Grid, classes: dict[int, str],
         legend: ClassLegend | None = None,
     ) -> None:  # fmt: skip
-        import rasterio
-
         self.targets = {k: v for k, v in targets.items() if k != "vectors"}
         self.grid, self.classes = grid, classes
         self.legend = legend = legend or _default_legend(classes)
@@ -250,8 +251,6 @@ class GeoTiffWriter:
     ) -> None:
         """Write the window at row ``y0``, column ``x0`` of each output (``(h, w)`` or
         ``(K, h, w)`` arrays)."""
-        from rasterio.windows import Window
-
         window = Window(x0, y0, classes.shape[-1], classes.shape[-2])
         arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
         for kind, ds in self._datasets.items():
@@ -260,8 +259,6 @@ class GeoTiffWriter:
 
     def close(self) -> None:
         """Finish: copy each staging GeoTIFF into its target as a COG with overviews."""
-        from rasterio.shutil import copy as copy_raster
-
         try:
             for kind, ds in self._datasets.items():
                 ds.close()
@@ -300,9 +297,6 @@ class ZarrWriter:
         self, target: Path, grid: Grid, classes: dict[int, str], probabilities: bool,
         uncertainty: bool, legend: ClassLegend | None = None,
     ) -> None:  # fmt: skip
-        import dask.array as dsa
-        import xarray as xr
-
         self.target, self.grid = target, grid
         self.legend = legend = legend or _default_legend(classes)
         h, w, k = grid.height, grid.width, len(classes)
@@ -364,8 +358,6 @@ class ZarrWriter:
         uncertainty: np.ndarray | None = None,
     ) -> None:
         """Write the window at row ``y0``, column ``x0`` (``(h, w)`` or ``(K, h, w)`` arrays)."""
-        import xarray as xr
-
         arrays = {"class": classes, "probabilities": probabilities, "uncertainty": uncertainty}
         data = {}
         for kind in self._kinds:
@@ -402,7 +394,7 @@ class PngWriter:
 
     def __init__(self, target: Path, grid: Grid, colors: Mapping[int, Sequence[int]]) -> None:
         self.target = target
-        self.classes = np.full((grid.height, grid.width), CLASS_NODATA, dtype=np.uint8)
+        self.classes = np.full((grid.height, grid.width), NO_LABEL, dtype=np.uint8)
         self.lut = np.zeros((256, 3), dtype=np.uint8)
         self.lut[:] = PNG_NODATA_COLOR
         for i, rgb in colors.items():
@@ -415,12 +407,10 @@ class PngWriter:
 
     def close(self) -> None:
         """Write the PNG (RGB, 8 bits)."""
-        import rasterio
-
         rgb = np.moveaxis(self.lut[self.classes], -1, 0)
         profile = {"driver": "PNG", "height": rgb.shape[1], "width": rgb.shape[2], "count": 3}
         # no .aux.xml sidecar beside the picture
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), warnings.catch_warnings():
+        with gdal_env(GDAL_PAM_ENABLED="NO"), warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(self.target, "w", dtype="uint8", **profile) as ds:
                 ds.write(rgb)

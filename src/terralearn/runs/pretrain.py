@@ -30,6 +30,7 @@ from terralearn._fs import atomic_write_bytes, check_output
 from terralearn._memory import retained_memory
 from terralearn.config import to_yaml
 from terralearn.errors import ConfigError
+from terralearn.pixels import NO_LABEL
 from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
 
 LOGS_NAME = "logs"
@@ -225,7 +226,7 @@ def _run_info(config: PretrainConfig, data) -> RunInfo:
     return RunInfo(
         kind="pretraining", model=config.model, in_channels=len(data.bands), num_classes=0,
         bands=data.bands, classes={}, chip_size=config.chip_size, resolution=resolution,
-        crs=crs, dtype=data.dtype, ignore_index=255, store=", ".join(data.names),
+        crs=crs, dtype=data.dtype, ignore_index=NO_LABEL, store=", ".join(data.names),
     )  # fmt: skip
 
 

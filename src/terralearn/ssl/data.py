@@ -11,7 +11,7 @@ machine's disk). Per epoch:
    contiguous shares, one per reader (DDP rank, data-loader worker). Each reader reads only the
    rows of its share, so readers never serve the same chip of a pass, even when a small image
    is a single band of rows;
-3. chips with any nodata pixel (:func:`terralearn.io.readers.valid_pixels`) are skipped; the
+3. chips with any nodata pixel (:func:`terralearn.pixels.valid_pixels`) are skipped; the
    rest pass through a shuffle buffer. Skipping keeps pretraining consistent with the rule
    that invalid pixels enter the network as the band mean (0 after normalisation): no invalid
    pixel reaches the network here at all, and the reconstruction targets and contrastive
@@ -33,6 +33,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import dask
 import lightning
 import numpy as np
 import torch
@@ -40,9 +41,11 @@ import xarray as xr
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from terralearn.errors import ConfigError, IncompatibleError
-from terralearn.geo.grid import chip_offsets
-from terralearn.io.readers import valid_pixels
+from terralearn.geo import chip_offsets, gdal_env
+from terralearn.io import open_image
+from terralearn.pixels import valid_pixels
 from terralearn.store.chips import read_rows, row_band_height
+from terralearn.store.reader import ChipStore, is_store
 
 STORE_BLOCK = 256  # chips per read from a chip store
 
@@ -91,9 +94,6 @@ class UnlabelledChips(IterableDataset):
         bands: Sequence[str] | None = None,
         batch_size: int = 1,
     ) -> None:
-        from terralearn.io import open_image
-        from terralearn.store.reader import ChipStore, is_store
-
         if not sources:
             raise ConfigError("pretraining needs at least one unlabelled IMAGE or chip store")
         if chip_size < 1:
@@ -190,7 +190,8 @@ class UnlabelledChips(IterableDataset):
             ok = arrays["valid"].all(axis=(1, 2))
             yield from arrays["image"][ok]
             return
-        block = read_rows(src, band.row0, band.row1)
+        with gdal_env():
+            block = read_rows(src, band.row0, band.row1)
         valid = valid_pixels(block, src.rio.nodata)
         for r, c in band.offsets:
             r0 = int(r) - band.row0
@@ -288,14 +289,10 @@ class UnlabelledChips(IterableDataset):
             # A forked loader worker inherits the parent's open file handles, whose file offset
             # its siblings share: concurrent reads would corrupt each other. Open the files
             # again in this worker (DataArrays passed in memory are read as they are).
-            from terralearn.io import open_image
-
             for i, path in self._reopen.items():
                 self.sources[i] = open_image(path, bands=self._band_selection)
             # nor may it use the thread pool it inherited (deadlock); the workers already
             # read in parallel
-            import dask
-
             with dask.config.set(scheduler="synchronous"):
                 yield from self._iter()
         else:

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import xarray as xr
 
-from terralearn.classes import IGNORE_INDEX, ClassTable
+from terralearn.classes import ClassTable
 from terralearn.geo.grid import chip_offsets
+from terralearn.pixels import NO_LABEL
 
 # Target size of one band of rows read at once; large enough to amortise per-read overhead.
 ROW_BAND_BYTES = 96 * 2**20
@@ -239,7 +240,7 @@ def sweep_rows(
 class ImageRows:
     """One image's rows with their valid mask and labels, swept down the image in a window.
 
-    Labels are :data:`IGNORE_INDEX` where the image is not valid. A label raster on the image grid
+    Labels are :data:`NO_LABEL` where the image is not valid. A label raster on the image grid
     is read by windows (its classes are known after one sweep with ``every_row``); polygons and
     rasters on another grid are aligned whole by :func:`terralearn.io.open_labels` (1 byte/pixel).
     """
@@ -301,7 +302,7 @@ class ImageRows:
             (256,) uint8 lookup from the indices the masks held so far to ``table``'s.
         """
         if isinstance(self.labels, np.ndarray):
-            lut = np.full(256, IGNORE_INDEX, np.uint8)
+            lut = np.full(256, NO_LABEL, np.uint8)
             own = self._table
             if own == table:
                 lut[: len(table)] = np.arange(len(table))
@@ -370,9 +371,9 @@ def valid_rows(
     """``valid_mask`` of rows ``start:`` of ``image`` whose values are ``pixels`` (C, n, W).
 
     Computed a few rows at a time (``valid_mask`` makes (C, rows, W) bool temporaries); ``mask``
-    (labels of the same rows) becomes :data:`IGNORE_INDEX` where a pixel is not valid.
+    (labels of the same rows) becomes :data:`NO_LABEL` where a pixel is not valid.
     """
-    from terralearn.io import IGNORE_INDEX, valid_mask
+    from terralearn.io import valid_mask
 
     bands, n, width = pixels.shape
     step = max(1, piece // (bands * width))
@@ -381,4 +382,4 @@ def valid_rows(
         part = image.isel(y=slice(start + s, start + e)).copy(data=pixels[:, s:e])
         out[s:e] = valid_mask(part).values
         if mask is not None:
-            np.putmask(mask[s:e], ~out[s:e], IGNORE_INDEX)
+            np.putmask(mask[s:e], ~out[s:e], NO_LABEL)

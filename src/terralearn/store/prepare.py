@@ -22,13 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from rasterio.windows import Window
 
 from terralearn._fs import atomic_output, check_output
 from terralearn._progress import progress_bar
 from terralearn.classes import ClassTable, read_class_file, table_for_codes
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
-from terralearn.geo.window import Window, window_bounds
+from terralearn.geo import PREPARE_CACHE, gdal_env, window_bounds
+from terralearn.pixels import NO_LABEL
 from terralearn.store import layout
 from terralearn.store.chips import ImageRows, mapped_empty
 
@@ -44,9 +46,6 @@ MIN_BLOCKS = 12
 MAX_BLOCK_CHIPS = 8
 MIN_BLOCK_CHIPS = 3
 CHIPS_PER_ZARR_CHUNK = 32
-# GDAL block cache while preparing: rows are read in whole aligned blocks, each once, so a
-# larger cache would only hold blocks that are never read again.
-PREPARE_GDAL_CACHE = 4 * 2**20
 
 
 @dataclass
@@ -129,7 +128,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     Raises:
         TerralearnError: for any problem with the inputs or options (nothing is written then).
     """
-    from terralearn.io import IGNORE_INDEX, open_image
+    from terralearn.io import open_image
     from terralearn.io.pairs import expand_pairs
     from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
     from terralearn.sampling.stats import BandStatistics
@@ -160,7 +159,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     user_table = read_class_file(config.classes) if config.classes else None
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_small_gdal_cache())
+        stack.enter_context(gdal_env(PREPARE_CACHE))
         sources, tables, counts, own_tables = [], [], [], []
         for i, image in enumerate(images):
             label_source = None if label_sources is None else label_sources[i]
@@ -210,7 +209,7 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
                 num_chips=len(table),
                 classes=classes,
                 class_table=None if class_table is None else class_table.to_json(),
-                ignore_index=IGNORE_INDEX,
+                ignore_index=NO_LABEL,
                 sources=[str(p) for p in config.images],
                 labels=None if label_sources is None else [str(p) for p in label_sources],
                 crs=[crs_text(im) for im in images],  # "" on a pixel grid
@@ -372,25 +371,6 @@ def _missing_classes(
     return warnings
 
 
-@contextlib.contextmanager
-def _small_gdal_cache():
-    """Lower GDAL's block cache to :data:`PREPARE_GDAL_CACHE` while preparing (never raise it)."""
-    import rasterio
-    from rasterio.env import get_gdal_config
-
-    current = get_gdal_config("GDAL_CACHEMAX")
-    try:
-        value = int(current)
-        value = value * 2**20 if value < 100_000 else value  # GDAL: small numbers are MB
-    except (TypeError, ValueError):  # e.g. "5%"
-        value = None
-    if value is not None and value <= PREPARE_GDAL_CACHE:
-        yield
-        return
-    with rasterio.Env(GDAL_CACHEMAX=PREPARE_GDAL_CACHE):
-        yield
-
-
 def _check_pixel_distances(config: PrepareConfig) -> None:
     """Pictures without a CRS have no metres: split distances must be pixels."""
     for option, value in (("--block-size", config.block_size), ("--buffer", config.buffer)):
@@ -498,8 +478,10 @@ def _score_candidates(
             fractions[k] = valid[r : r + size, c : c + size].sum() / area
             if counts is not None:
                 found = np.bincount(views[2][r : r + size, c : c + size].ravel(), minlength=256)
-                if found[counts.shape[1] : 255].any():  # a higher class id: widen
-                    wide = min(255, max(2 * counts.shape[1], np.flatnonzero(found[:255])[-1] + 1))
+                if found[counts.shape[1] : NO_LABEL].any():  # a higher class id: widen
+                    wide = min(
+                        NO_LABEL, max(2 * counts.shape[1], np.flatnonzero(found[:NO_LABEL])[-1] + 1)
+                    )
                     counts = np.pad(counts, ((0, 0), (0, wide - counts.shape[1])))
                 counts[k] = found[: counts.shape[1]]
     table = pd.DataFrame(
@@ -549,7 +531,7 @@ def _add_bounds(table: pd.DataFrame, images: list[xr.DataArray], size: int) -> N
             boxes[rows] = np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], axis=1)
         else:
             for j in rows:
-                window = Window(int(offsets[j, 0]), int(offsets[j, 1]), size, size)
+                window = Window(int(offsets[j, 1]), int(offsets[j, 0]), size, size)
                 boxes[j] = window_bounds(window, transform)
         crs = image.rio.crs
         crs_names[rows] = "" if crs is None else crs.to_string()
@@ -642,8 +624,6 @@ def _write_arrays(
 ) -> None:
     import zarr
 
-    from terralearn.io import IGNORE_INDEX
-
     n = len(table)
     image0 = sources[0].image
     bands = image0.shape[0]
@@ -665,7 +645,7 @@ def _write_arrays(
             shape=(n, size, size),
             chunks=(chunk, size, size),
             dtype=np.uint8,
-            fill_value=IGNORE_INDEX,
+            fill_value=NO_LABEL,
         )
     writer = _ChunkWriter(image_arr, valid_arr, mask_arr, chunk)
     is_train = table["split"].to_numpy() == "train"

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from terralearn.errors import ConfigError
+from terralearn.pixels import NO_LABEL
 
 LossName = Literal["ce", "dice", "focal", "ce+dice"]
 LOSSES: tuple[str, ...] = ("ce", "dice", "focal", "ce+dice")
@@ -48,7 +49,7 @@ def _weighted_mean(per_pixel: Tensor, target: Tensor, weight: Tensor | None) -> 
 
 
 def cross_entropy(
-    logits: Tensor, target: Tensor, ignore_index: int = 255, weight: Tensor | None = None
+    logits: Tensor, target: Tensor, ignore_index: int = NO_LABEL, weight: Tensor | None = None
 ) -> Tensor:
     """Cross-entropy (binary cross-entropy when ``K == 1``) over labelled pixels.
 
@@ -68,7 +69,7 @@ def cross_entropy(
 class CrossEntropyLoss(nn.Module):
     """Module form of :func:`cross_entropy`."""
 
-    def __init__(self, ignore_index: int = 255, weight: Tensor | None = None) -> None:
+    def __init__(self, ignore_index: int = NO_LABEL, weight: Tensor | None = None) -> None:
         super().__init__()
         self.ignore_index = ignore_index
         self.register_buffer("weight", weight, persistent=False)
@@ -89,7 +90,7 @@ class FocalLoss(nn.Module):
     """
 
     def __init__(
-        self, gamma: float = 2.0, ignore_index: int = 255, weight: Tensor | None = None
+        self, gamma: float = 2.0, ignore_index: int = NO_LABEL, weight: Tensor | None = None
     ) -> None:
         super().__init__()
         if gamma < 0:
@@ -119,7 +120,7 @@ class DiceLoss(nn.Module):
         smooth: additive smoothing ``s``; keeps empty classes finite.
     """
 
-    def __init__(self, ignore_index: int = 255, smooth: float = 1.0) -> None:
+    def __init__(self, ignore_index: int = NO_LABEL, smooth: float = 1.0) -> None:
         super().__init__()
         self.ignore_index = ignore_index
         self.smooth = smooth
@@ -149,7 +150,7 @@ class SumLoss(nn.Module):
 def build_loss(
     name: LossName,
     num_classes: int,
-    ignore_index: int = 255,
+    ignore_index: int = NO_LABEL,
     class_weights: Sequence[float] | Tensor | None = None,
 ) -> nn.Module:
     """Build a loss by name.

@@ -30,6 +30,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardInd
 from terralearn.data.augment import Normalize, build_augment, normalize_bands
 from terralearn.errors import ConfigError
 from terralearn.models import create_model
+from terralearn.pixels import NO_LABEL
 from terralearn.tasks.losses import build_loss
 from terralearn.tasks.schedules import restore_scheduled_lr
 
@@ -97,7 +98,7 @@ class SegmentationTask(lightning.LightningModule):
         model_kwargs: dict[str, Any] | None = None,
         loss: str = "ce",
         class_weights: list[float] | None = None,
-        ignore_index: int = 255,
+        ignore_index: int = NO_LABEL,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         schedule: Schedule = "cosine",

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from terralearn.errors import ConfigError
+from terralearn.pixels import NO_LABEL
 from terralearn.viz._figure import DEFAULT_DPI, NODATA_RGBA, as_numpy, new_figure, save_figure
 from terralearn.viz.colors import class_colormap, nodata_handle
 from terralearn.viz.panels import mask_classes
@@ -71,7 +72,7 @@ def _style(ax, extent) -> None:
 
 
 def class_fractions(
-    classes_arr: np.ndarray, classes: Mapping[int, str], nodata: int | None = 255
+    classes_arr: np.ndarray, classes: Mapping[int, str], nodata: int | None = NO_LABEL
 ) -> dict[int, float]:
     """Share of each class id among the non-nodata pixels (0 when absent)."""
     arr = np.asarray(classes_arr).ravel()
@@ -88,7 +89,7 @@ def plot_class_map(
     out: str | os.PathLike,
     title: str = "",
     rgb: np.ndarray | None = None,
-    nodata: int | None = 255,
+    nodata: int | None = NO_LABEL,
     extent=None,
     colors: Mapping[int, Sequence[int]] | None = None,
     max_size: int = 1024,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from terralearn.errors import ConfigError
+from terralearn.pixels import NO_LABEL
 from terralearn.viz._figure import DEFAULT_DPI, as_numpy, new_figure, save_figure
 from terralearn.viz.colors import (
     class_colormap,
@@ -51,7 +52,7 @@ def plot_sample_panels(
     bands: Sequence[str],
     classes: Mapping[int, str],
     out: str | os.PathLike,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = NO_LABEL,
     stats_low: Sequence[float] | None = None,
     stats_high: Sequence[float] | None = None,
     valid: np.ndarray | None = None,
