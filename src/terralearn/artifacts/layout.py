@@ -1,16 +1,24 @@
-"""A run directory: what training writes and what evaluation and prediction read.
+"""One run-folder format for every kind of trained model, and reading it back.
 
 ```
 RUN/
-  config.yaml          resolved training config
-  run.json             what the model expects: bands, classes (index -> name), class_table (code,
-                       name, colour per class), chip size, resolution, CRS, model
-  checkpoints/         best.ckpt (highest val mIoU) and last.ckpt, saved atomically
-  logs/metrics.csv     per-epoch log (CSVLogger); logs/tensorboard when installed
-  metrics.json         summary: best score and epoch, timing, validation report
-  figures/             curves.png, samples.png
+  run.json             what the model expects, with its ``kind``: segmentation and pretraining
+                       runs hold a RunInfo (bands, classes, class table, chip size, resolution,
+                       CRS, model); graph and graph-segments runs their features/bands, classes,
+                       CRS, normalisation and the learner's options
+  config.yaml          the resolved training options
+  checkpoints/         best.ckpt and/or last.ckpt: dicts with a ``state_dict``, read with
+                       ``torch.load(weights_only=True)`` (no pickled code runs); saved atomically
+  metrics.json         summary scores of training
+  logs/metrics.csv     per-epoch log (CSVLogger); logs/tensorboard when installed (raster runs)
+  figures/             curves.png, samples.png (raster runs)
   eval/<split>.json    reports of `terralearn evaluate`, with confusion-matrix PNGs
 ```
+Kinds: ``segmentation`` (``terralearn train``), ``pretraining`` (``terralearn pretrain``),
+``graph`` (``terralearn graph train``) and ``graph-segments`` (``terralearn graph segments``).
+
+Graph and segment runs written before this format (``config.json`` + ``model.pt``) still load:
+:func:`load_run` reads ``config.json`` as their ``run.json`` and ``model.pt`` as their weights.
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from terralearn._fs import load_weights
+import torch
+
+from terralearn._fs import atomic_output, load_weights
 from terralearn.classes import ClassTable
-from terralearn.errors import IncompatibleError, NotARunError
+from terralearn.config import load_yaml, to_yaml
+from terralearn.errors import NotARunError
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
@@ -32,11 +43,22 @@ METRICS_FILE = "metrics.json"
 FIGURES_DIR = "figures"
 EVAL_DIR = "eval"
 LOGS_DIR = "logs"
+# graph and segment runs written before the one format
+LEGACY_CONFIG_FILE, LEGACY_MODEL_FILE = "config.json", "model.pt"
+
+# the command that makes each kind of run
+COMMANDS = {
+    "segmentation": "terralearn train",
+    "pretraining": "terralearn pretrain",
+    "graph": "terralearn graph train",
+    "graph-segments": "terralearn graph segments",
+}
+RASTER_KINDS = ("segmentation", "pretraining")  # runs.json holds a RunInfo
 
 
 @dataclass
 class RunInfo:
-    """What a trained model expects of its input (``run.json``)."""
+    """What a trained raster model expects of its input (``run.json``)."""
 
     kind: str
     model: str
@@ -105,7 +127,12 @@ class RunDir:
         return (self.path / RUN_FILE).is_file()
 
     def info(self, kind: str | None = "segmentation") -> RunInfo:
-        """The run's ``run.json``; ``kind`` (when given) must match the run's kind."""
+        """The run's ``run.json``; ``kind`` (when given) must match the run's kind.
+
+        Raises:
+            NotARunError: no ``run.json``, another kind than ``kind``, or a graph run (whose
+                ``run.json`` is no RunInfo).
+        """
         if not self.is_run():
             raise NotARunError(
                 f"{str(self.path)!r} is not a terralearn run directory (no {RUN_FILE}); "
@@ -120,44 +147,125 @@ class RunDir:
                 else f"give a {kind} run"
             )
             raise NotARunError(f"{str(self.path)!r} is a {found} run, not a {kind} run; {hint}")
+        if found not in RASTER_KINDS:
+            raise NotARunError(
+                f"{str(self.path)!r} is a {found} run, not a raster run; use it with "
+                f"the `terralearn graph` commands"
+            )
         return RunInfo.from_json(data)
 
 
-def load_task(run: str | os.PathLike, which: str = "best"):
-    """The trained segmentation task of a run, in eval mode on the CPU.
+@dataclass
+class Run:
+    """A run folder of any kind, read back (see the module docstring).
 
-    Checkpoints are read with ``torch.load(weights_only=True)`` (no pickled code is executed).
+    Attributes:
+        path: the folder.
+        kind: ``segmentation``, ``pretraining``, ``graph`` or ``graph-segments``.
+        meta: the contents of ``run.json`` (what the model expects).
+        config: the training options of ``config.yaml`` (empty for runs of the older format).
+        legacy: a graph or segment run of the older ``config.json`` + ``model.pt`` format.
     """
-    from terralearn.tasks.segmentation import SegmentationTask
 
-    run_dir = RunDir(run)
-    info = run_dir.info()
-    path = run_dir.checkpoint(which)
-    if not path.is_file():
-        fallback = run_dir.checkpoint("last")
-        if which == "best" and fallback.is_file():
-            path = fallback
-        else:
+    path: Path
+    kind: str
+    meta: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    legacy: bool = False
+
+    @property
+    def info(self) -> RunInfo:
+        """The RunInfo of a segmentation or pretraining run."""
+        return RunDir(self.path).info(kind=self.kind)
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """The weights file: ``checkpoints/<which>.ckpt``, ``last`` when there is no ``best``.
+
+        Raises:
+            NotARunError: no such checkpoint.
+        """
+        if self.legacy:
+            return self.path / LEGACY_MODEL_FILE
+        run_dir = RunDir(self.path)
+        path = run_dir.checkpoint(which)
+        if not path.is_file():
+            fallback = run_dir.checkpoint("last")
+            if which == "best" and fallback.is_file():
+                return fallback
             raise NotARunError(
-                f"run {str(run_dir.path)!r} has no checkpoint {path.name} in {CHECKPOINTS_DIR}/; "
-                "train it first (or finish it with `terralearn train ... --resume`)"
+                f"run {str(self.path)!r} has no checkpoint {path.name} in {CHECKPOINTS_DIR}/; "
+                f"train it first (or finish it with `{COMMANDS.get(self.kind, 'terralearn train')}"
+                " ... --resume`)"
             )
-    checkpoint = load_weights(path)
-    hparams = checkpoint.get("hyper_parameters", {})
-    task = SegmentationTask(**hparams)
-    try:
-        missing, unexpected = task.load_state_dict(checkpoint.get("state_dict", {}), strict=False)
-    except RuntimeError as exc:  # tensors of the wrong shape
-        first = str(exc).strip().splitlines()[-1].strip()
-        raise IncompatibleError(
-            f"checkpoint {str(path)!r} does not fit model {hparams.get('model', info.model)!r}: "
-            f"{first}; it comes from a different model configuration"
-        ) from None
-    if missing or unexpected:
-        raise IncompatibleError(
-            f"checkpoint {str(path)!r} does not fit model {hparams.get('model', info.model)!r}: "
-            f"{len(missing)} missing and {len(unexpected)} unexpected tensors "
-            f"(e.g. {(missing or unexpected)[0]}); it comes from a different model"
+        return path
+
+    def checkpoint_dict(self, which: str = "best") -> dict[str, Any]:
+        """The whole checkpoint (``state_dict`` and, for Lightning runs, ``hyper_parameters``)."""
+        data = load_weights(self.checkpoint(which))
+        return {"state_dict": data} if self.legacy else data
+
+    def weights(self, which: str = "best") -> dict[str, torch.Tensor]:
+        """The model's tensors by name (the checkpoint's ``state_dict``)."""
+        return dict(self.checkpoint_dict(which).get("state_dict", {}))
+
+
+def _not_a_run(path: Path) -> NotARunError:
+    return NotARunError(
+        f"{str(path)!r} is not a terralearn run directory (no {RUN_FILE}); train one with "
+        "`terralearn train STORE --out RUN` (or `terralearn graph train`)"
+    )
+
+
+def load_run(path: str | os.PathLike, kind: str | None = None) -> Run:
+    """Read a run folder of any kind (``kind``, when given, must match).
+
+    Graph and segment runs of the older format (``config.json`` + ``model.pt``) load as well.
+
+    Raises:
+        NotARunError: not a run folder, or a run of another kind than ``kind``.
+    """
+    path = Path(path)
+    if (path / RUN_FILE).is_file():
+        meta = json.loads((path / RUN_FILE).read_text())
+        config_path = path / CONFIG_FILE
+        config = load_yaml(config_path) if config_path.is_file() else {}
+        run = Run(path, meta.get("kind", "segmentation"), meta, config)
+    elif (path / LEGACY_CONFIG_FILE).is_file() and (path / LEGACY_MODEL_FILE).is_file():
+        meta = json.loads((path / LEGACY_CONFIG_FILE).read_text())
+        run = Run(path, meta.get("kind", "unknown"), meta, legacy=True)
+    else:
+        raise _not_a_run(path)
+    if kind is not None and run.kind != kind:
+        raise NotARunError(
+            f"{str(path)!r} is a {run.kind} run, not a {kind} run; give the --out folder of "
+            f"`{COMMANDS.get(kind, kind)}`"
         )
-    task.eval()
-    return task, info
+    return run
+
+
+def write_run(
+    out: str | os.PathLike,
+    meta: dict[str, Any],
+    config: dict[str, Any],
+    weights: dict[str, torch.Tensor],
+    metrics: dict[str, Any],
+    overwrite: bool = False,
+) -> Path:
+    """Write a finished run folder atomically (graph and segment runs; raster runs are written
+    as they train).
+
+    Args:
+        meta: ``run.json``; must hold the run's ``kind``.
+        config: the training options (``config.yaml``).
+        weights: the model's tensors, saved as ``checkpoints/last.ckpt``'s ``state_dict``.
+        metrics: ``metrics.json``.
+    """
+    if "kind" not in meta:
+        raise ValueError("run.json needs a 'kind'")
+    with atomic_output(out, overwrite, directory=True) as tmp:
+        (tmp / RUN_FILE).write_text(json.dumps(meta, indent=2))
+        (tmp / CONFIG_FILE).write_text(to_yaml(config))
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        RunDir(tmp).checkpoints.mkdir()
+        torch.save({"state_dict": weights}, RunDir(tmp).checkpoint("last"))
+    return Path(out)

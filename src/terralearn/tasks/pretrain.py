@@ -6,7 +6,7 @@ band normalisation lives in the task (buffers ``band_mean``/``band_std``).
 
 The network is the ``encoder`` of a registered model (the decoder and head of the segmentation
 model are not built: unused parameters would stall DDP), held as ``self.encoder`` so checkpoint
-names are ``encoder.*``, the names :mod:`terralearn.ssl.transfer` reads. Method heads live beside
+names are ``encoder.*``, the names :mod:`terralearn.runs.transfer` reads. Method heads live beside
 it (``self.mae`` shares the encoder; ``self.contrastive`` likewise).
 
 Batches are dicts ``{"image": (B, C, H, W) raw values}``; other keys are ignored.
