@@ -63,7 +63,8 @@ class TrainConfig:
     loss: str = "ce"
     class_weights: bool = False
     schedule: str = "cosine"
-    augment: str = "d4"  # none | d4 | strong (see terralearn.data.augment)
+    # none | d4 | strong (see terralearn.data.augment); true/false: d4/none (the older spelling)
+    augment: str | bool = "d4"
     patience: int | None = 10  # validation checks without improvement (None/0: no early stop)
     max_time: float | None = None  # minutes of training; the schedule spans them
     min_steps: int = 1000  # optimiser steps before early stopping may stop the run
