@@ -66,6 +66,8 @@ import sys
 import time
 from pathlib import Path
 
+from terralearn._memory import enable_for_cli
+
 WORK_ROOT = Path(__file__).resolve().parent / "_work"
 
 # Every value an option can override. `block_size` and `buffer` shape the spatial split.
@@ -473,6 +475,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    enable_for_cli()  # in-process runs keep freed memory as `terralearn` does (_memory)
     args = parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from terralearn._memory import enable_for_cli
+
 WORK = Path(__file__).resolve().parent / "_work"
 OUT = WORK / "predict_out"
 GB = 1e9
@@ -465,6 +467,7 @@ def report(
 
 
 def main() -> None:
+    enable_for_cli()  # in-process runs keep freed memory as `terralearn` does (_memory)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -237,7 +237,7 @@ def score_seed(store_path: Path, run_path: Path, args, seed: int) -> dict:
     import torch
     from sklearn.ensemble import RandomForestClassifier
 
-    from terralearn.runs.layout import load_task
+    from terralearn.artifacts import load_task
     from terralearn.store import ChipStore
 
     torch.set_num_threads(args.threads)

@@ -120,7 +120,7 @@ def leak(block, random) -> tuple[dict, np.ndarray]:
 def score_seed(block_path: Path, random_path: Path, runs: dict[str, Path], args) -> dict:
     import torch
 
-    from terralearn.runs.layout import load_task
+    from terralearn.artifacts import load_task
     from terralearn.store import ChipStore
 
     torch.set_num_threads(args.threads)

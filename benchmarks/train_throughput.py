@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from terralearn._memory import enable_for_cli
 from terralearn.datasets.synthetic import make_scene
 from terralearn.models import create_model
 from terralearn.runs.train import TrainConfig, train
@@ -108,6 +109,7 @@ def terralearn_train(store: Path, model: str, batch_size: int, epochs: int, lr: 
 
 
 def main() -> None:
+    enable_for_cli()  # in-process runs keep freed memory as `terralearn` does (_memory)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -45,6 +45,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from terralearn._memory import enable_for_cli
+
 WORK = Path(__file__).resolve().parent / "_work" / "vit_vs_unet"
 DEFAULT_MODELS = ["unet_small", "vit_tiny", "vit_small", "vit_hybrid_tiny"]
 
@@ -136,6 +138,7 @@ def parameters(name: str, kwargs: dict, bands: int, classes: int) -> int:
 
 
 def main() -> None:
+    enable_for_cli()  # in-process runs keep freed memory as `terralearn` does (_memory)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

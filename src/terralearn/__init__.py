@@ -53,8 +53,8 @@ _EXPORTS: dict[str, str] = {
     "train_segments": "terralearn.graph.segment_runs",
     "predict_segments": "terralearn.graph.segment_runs",
     "UnlabelledChips": "terralearn.ssl",
-    "transfer_weights": "terralearn.ssl",
-    "init_encoder_from": "terralearn.ssl",
+    "transfer_weights": "terralearn.runs.transfer",
+    "init_encoder_from": "terralearn.runs.transfer",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

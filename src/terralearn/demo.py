@@ -300,7 +300,7 @@ def write_demo_report(
     """
     import rasterio
 
-    from terralearn.runs.layout import RunDir
+    from terralearn.artifacts import RunDir
     from terralearn.viz.colors import rgb_composite
     from terralearn.viz.html import HtmlReport
     from terralearn.viz.maps import plot_class_map, plot_scalar_map

@@ -68,7 +68,7 @@ def unique_patch_vit(sharpness: float = 40.0):
 
 def make_run(path: Path, model: str = "vit_tiny", bands: int = 3, seed: int = 0) -> Path:
     """A run directory by hand: run.json and best.ckpt of an untrained task (eval mode)."""
-    from terralearn.runs.layout import RunDir, RunInfo
+    from terralearn.artifacts import RunDir, RunInfo
     from terralearn.tasks.segmentation import SegmentationTask
 
     torch.manual_seed(seed)

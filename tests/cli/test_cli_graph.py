@@ -43,8 +43,10 @@ def run_dir(points_csv):
 
 
 def test_train_writes_run(run_dir):
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "metrics.json", "model.pt"]
-    config = json.loads((run_dir / "config.json").read_text())
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints", "config.yaml", "metrics.json", "run.json"
+    ]  # fmt: skip
+    config = json.loads((run_dir / "run.json").read_text())
     assert config["kind"] == "graph" and config["target"] == "temp" and config["num_points"] == 300
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["n_train"] + metrics["n_val"] == 300 and metrics["rmse"] > 0

@@ -46,10 +46,12 @@ def trained(files):
 
 def test_training_writes_a_run_with_pixel_scores(trained):
     run, scores = trained
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "metrics.json", "model.pt"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoints", "config.yaml", "metrics.json", "run.json"
+    ]  # fmt: skip
     assert scores["overall_accuracy"] > 0.95
     assert scores["n_val_segments"] > 0 and scores["n_train_segments"] > 0
-    config = json.loads((run / "config.json").read_text())
+    config = json.loads((run / "run.json").read_text())
     assert config["kind"] == "graph-segments"
     assert config["bands"] == ["red", "nir"]
     assert config["classes"] == {"0": "class_0", "1": "class_1"}

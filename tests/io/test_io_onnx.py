@@ -15,10 +15,10 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
+from terralearn.artifacts import RunInfo  # noqa: E402
 from terralearn.cli.main import cli  # noqa: E402
 from terralearn.errors import OutputExistsError  # noqa: E402
 from terralearn.io.onnx_ import export_onnx  # noqa: E402
-from terralearn.runs.layout import RunInfo  # noqa: E402
 from terralearn.tasks.segmentation import SegmentationTask  # noqa: E402
 
 

@@ -83,7 +83,7 @@ def make_run(
     checkpoint: bool = True,
 ) -> Path:
     """A run directory by hand: run.json and checkpoints/best.ckpt of a small untrained U-Net."""
-    from terralearn.runs.layout import RunDir, RunInfo
+    from terralearn.artifacts import RunDir, RunInfo
 
     classes = dict(classes or CLASSES)
     task = make_task(len(bands), len(classes), seed, class_names=list(classes.values()))
@@ -126,7 +126,7 @@ class BandLogits(torch.nn.Module):
 
 def band_logits_model(classes: dict[int, str] | None = None):
     """``(BandLogits(), RunInfo)``: a pair the prediction API takes like a trained run."""
-    from terralearn.runs.layout import RunInfo
+    from terralearn.artifacts import RunInfo
 
     classes = dict(classes or CLASSES)
     info = RunInfo(

@@ -9,8 +9,8 @@ import rasterio
 import torch
 from affine import Affine
 
+from terralearn.artifacts import load_task
 from terralearn.data.datasets import ChipDataset
-from terralearn.runs.layout import load_task
 from terralearn.runs.train import TrainConfig, train
 from terralearn.store import PrepareConfig, prepare
 from terralearn.store.reader import ChipStore

@@ -16,8 +16,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from terralearn.artifacts import load_task
 from terralearn.cli.main import cli
-from terralearn.runs.layout import load_task
 
 FAST = ["--model", "unet_small", "--batch-size", "8", "--quiet", "--num-workers", "0"]
 

@@ -190,7 +190,7 @@ def attention_maps(
 
     info = None
     if isinstance(run, str | os.PathLike):
-        from terralearn.runs.layout import load_task
+        from terralearn.artifacts import load_task
 
         task, info = load_task(run, which)
         source = f"run {os.fspath(run)!r}"

@@ -48,10 +48,10 @@ def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, o
     from pathlib import Path
 
     from terralearn._fs import check_output
+    from terralearn.artifacts import RunDir
     from terralearn.attention import attention_maps, write_attention_geotiff
     from terralearn.cli.render import print_mapping
     from terralearn.errors import ConfigError
-    from terralearn.runs.layout import RunDir
 
     for out in outputs:  # check every output before the model runs
         if Path(out).suffix.lower() not in SUFFIXES:

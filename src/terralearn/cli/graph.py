@@ -384,7 +384,7 @@ def segments(
         )  # fmt: skip
     import json
 
-    info = json.loads((run / "config.json").read_text())["segments"]
+    info = json.loads((run / "run.json").read_text())["segments"]
     click.echo(f"trained {model} on {info['count']:,} segments ({info['edges'] // 2:,} edges)")
     if scores:
         click.echo(

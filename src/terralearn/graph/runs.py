@@ -1,11 +1,15 @@
 """Graph run directories: train a GNN on points, save it, load it to evaluate and predict.
 
-A run directory holds::
+A run directory has the one run format of :mod:`terralearn.artifacts`::
 
-    config.json    options, task, target/feature names, classes, CRS, normalisation
-    model.pt       network weights and the observed points predictions are made from
-                   (a dict of tensors, loaded with ``torch.load(weights_only=True)``)
-    metrics.json   scores on the held-out spatial validation blocks
+    run.json                kind "graph": task, target/feature names, classes, CRS, the
+                            learner's options and normalisation
+    config.yaml             the training options
+    checkpoints/last.ckpt   network weights and the observed points predictions are made from
+                            (``state_dict``, loaded with ``torch.load(weights_only=True)``)
+    metrics.json            scores on the held-out spatial validation blocks
+
+Runs of the older format (``config.json`` + ``model.pt``) still load.
 
 The GNN is trained on the training blocks; validation blocks score it; the saved model then
 predicts from *all* points (the network weights are unchanged, the observations complete).
@@ -13,7 +17,6 @@ predicts from *all* points (the network weights are unchanged, the observations 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +25,15 @@ from typing import Any
 import numpy as np
 from pyproj import CRS
 
-from terralearn._fs import atomic_output, load_weights
+from terralearn.artifacts import RUN_FILE, write_run
+from terralearn.artifacts import load_run as load_any_run
 from terralearn.errors import ConfigError, IncompatibleError, NotARunError
+from terralearn.graph.grid import to_crs
 from terralearn.graph.learner import GraphLearner
 from terralearn.graph.points import PointSet
 from terralearn.graph.validation import default_block_size, metrics
 from terralearn.sampling.splits import block_split
 
-CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.pt", "metrics.json"
 KIND = "graph"
 
 
@@ -115,7 +119,12 @@ def train_run(
     else:
         learner.fit(points.xy, points.features, points.target, num_classes, progress)
     learner.observe(points.xy, points.features, points.target)
-    save_run(out, learner, points, scores, overwrite)
+    options = {
+        "model": model, "graph": graph, "epochs": epochs, "lr": lr, "val": val,
+        "block_size": block_size, "buffer": buffer, "seed": seed,
+        "model_kwargs": model_kwargs or {},
+    }  # fmt: skip
+    save_run(out, learner, points, scores, overwrite, options)
     return Path(out), scores
 
 
@@ -125,10 +134,9 @@ def save_run(
     points: PointSet,
     scores: dict[str, float],
     overwrite: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a run directory atomically."""
-    import torch
-
+    """Write a run directory atomically (``options``: the training options, ``config.yaml``)."""
     meta, tensors = learner.get_state()
     config = {
         "kind": KIND,
@@ -141,37 +149,32 @@ def save_run(
         "source": points.source,
         "num_points": len(points),
     }
-    with atomic_output(out, overwrite, directory=True) as tmp:
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        (tmp / METRICS_FILE).write_text(json.dumps(scores, indent=2))
-        torch.save(tensors, tmp / MODEL_FILE)
-    return Path(out)
+    return write_run(out, config, options or {}, tensors, scores, overwrite)
 
 
 def load_run(path: str | os.PathLike) -> GraphRun:
-    """Load a run written by :func:`train_run`.
+    """Load a run written by :func:`train_run` (also one of the older format).
 
     Raises:
         NotARunError: the folder is not a graph run.
     """
     path = Path(path)
-    config_path = path / CONFIG_FILE
-    if not config_path.is_file() or not (path / MODEL_FILE).is_file():
+    try:
+        run = load_any_run(path)
+    except NotARunError:
         raise NotARunError(
-            f"{str(path)!r} is not a graph run (no {CONFIG_FILE} and {MODEL_FILE}); "
+            f"{str(path)!r} is not a graph run (no {RUN_FILE}); "
             "give the --out folder of `terralearn graph train`"
-        )
-    config = json.loads(config_path.read_text())
-    if config.get("kind") != KIND:
-        kind = config.get("kind", "unknown")
+        ) from None
+    if run.kind != KIND:
+        kind = run.kind
         hint = (
             "use `terralearn graph segments-predict` for segment runs"
             if kind == "graph-segments"
             else "use `terralearn evaluate/predict` for raster runs"
         )
         raise NotARunError(f"{str(path)!r} is a {kind} run, not a graph run; {hint}")
-    tensors = load_weights(path / MODEL_FILE)
-    return GraphRun(path, config, GraphLearner.from_state(config["learner"], tensors))
+    return GraphRun(path, run.meta, GraphLearner.from_state(run.meta["learner"], run.weights()))
 
 
 def check_points(run: GraphRun, points: PointSet) -> None:
@@ -186,8 +189,6 @@ def check_points(run: GraphRun, points: PointSet) -> None:
 
 def points_in_run_crs(run: GraphRun, points: PointSet) -> np.ndarray:
     """The points' coordinates in the CRS of the run's training points."""
-    from terralearn.graph.grid import to_crs
-
     if points.crs is None or run.crs is None:
         return points.xy
     return to_crs(points.xy, points.crs, run.crs)

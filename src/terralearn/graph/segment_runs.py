@@ -1,11 +1,15 @@
 """Segment-classification runs: train on an image and its labels, predict class rasters.
 
-A run directory holds::
+A run directory has the one run format of :mod:`terralearn.artifacts`::
 
-    config.json    kind, bands, classes, how to segment (pixels per segment, compactness),
-                   the classifier's options and feature scaling, the training image and labels
-    model.pt       network weights (a dict of tensors, loaded with ``torch.load(weights_only=True)``)
-    metrics.json   pixel-level scores on the held-out spatial blocks of segments
+    run.json                kind "graph-segments": bands, classes, how to segment (pixels per
+                            segment, compactness), the classifier's options and feature scaling,
+                            the training image and labels
+    config.yaml             the training options
+    checkpoints/last.ckpt   network weights (``state_dict``, read with ``weights_only=True``)
+    metrics.json            pixel-level scores on the held-out spatial blocks of segments
+
+Runs of the older format (``config.json`` + ``model.pt``) still load.
 
 Training: the image is segmented (:func:`terralearn.graph.objects.superpixels`), labels are
 put on the image grid by :func:`terralearn.io.open_labels` (reprojected if need be), each
@@ -20,7 +24,6 @@ The image is held in memory (float32, plus SLIC's working copy): about 3 GB for 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from terralearn._fs import atomic_output, check_output, load_weights
+from terralearn._fs import atomic_output, check_output
+from terralearn.artifacts import RUN_FILE, load_run, write_run
 from terralearn.classes import ClassTable
 from terralearn.errors import ConfigError, NotARunError
 from terralearn.graph.objects import (
@@ -41,9 +45,12 @@ from terralearn.graph.objects import (
     superpixels,
 )
 from terralearn.graph.segments import segment_labels, to_raster
+from terralearn.io import open_image, open_labels, valid_mask
 from terralearn.pixels import NO_LABEL
+from terralearn.predict.model import check_band_names, check_pixel_size
+from terralearn.predict.writers import GEOTIFF_SUFFIXES, GeoTiffWriter, Grid, class_legend
+from terralearn.sampling.splits import block_split
 
-CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.json", "model.pt", "metrics.json"
 KIND = "graph-segments"
 
 
@@ -91,8 +98,6 @@ class SegmentPrediction:
 
 def read_image(image: Any, bands: list[str] | None = None):
     """The image as a DataArray, its pixels ``(bands, H, W)`` float32 and its valid mask."""
-    from terralearn.io import open_image, valid_mask
-
     da = open_image(image, bands=bands)
     pixels = np.asarray(da.values, dtype=np.float32)
     return da, pixels, np.asarray(valid_mask(da).values)
@@ -146,9 +151,6 @@ def train_segments(
     Raises:
         ConfigError: no labelled segment in the training or validation blocks, bad options.
     """
-    from terralearn.io import open_labels
-    from terralearn.sampling.splits import block_split
-
     check_output(out, overwrite, option="--out")
     da, pixels, valid = read_image(image, bands)
     aligned = open_labels(labels, like=da, class_column=class_column)
@@ -221,7 +223,13 @@ def train_segments(
         "crs": da.rio.crs.to_wkt() if da.rio.crs is not None else None,
         "resolution": [abs(float(r)) for r in da.rio.resolution()],
     }
-    save_run(out, config, clf, scores, overwrite)
+    options = {
+        "bands": bands, "class_column": class_column, "n_segments": n_segments,
+        "pixels_per_segment": pixels_per_segment, "compactness": compactness, "model": model,
+        "epochs": epochs, "lr": lr, "model_kwargs": model_kwargs or {}, "val": val,
+        "block_size": block_size, "buffer": buffer, "seed": seed,
+    }  # fmt: skip
+    save_run(out, config, clf, scores, overwrite, options)
     return Path(out), scores
 
 
@@ -231,43 +239,37 @@ def save_run(
     clf: SegmentClassifier,
     scores: dict[str, Any],
     overwrite: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a run directory atomically."""
-    import torch
-
-    with atomic_output(out, overwrite, directory=True) as tmp:
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        (tmp / METRICS_FILE).write_text(json.dumps(scores, indent=2))
-        torch.save(clf.get_state()[1], tmp / MODEL_FILE)
-    return Path(out)
+    """Write a run directory atomically (``config``: ``run.json``; ``options``: the training
+    options, ``config.yaml``)."""
+    return write_run(out, config, options or {}, clf.get_state()[1], scores, overwrite)
 
 
 def load_segment_run(path: str | os.PathLike) -> SegmentRun:
-    """Load a run written by :func:`train_segments`.
+    """Load a run written by :func:`train_segments` (also one of the older format).
 
     Raises:
         NotARunError: the folder is not a segment-classification run.
     """
     path = Path(path)
-    config_path = path / CONFIG_FILE
-    if not config_path.is_file() or not (path / MODEL_FILE).is_file():
+    try:
+        run = load_run(path)
+    except NotARunError:
         raise NotARunError(
-            f"{str(path)!r} is not a segment-classification run (no {CONFIG_FILE} and "
-            f"{MODEL_FILE}); give the --out folder of `terralearn graph segments`"
-        )
-    config = json.loads(config_path.read_text())
-    if config.get("kind") != KIND:
+            f"{str(path)!r} is not a segment-classification run (no {RUN_FILE}); "
+            "give the --out folder of `terralearn graph segments`"
+        ) from None
+    if run.kind != KIND:
         raise NotARunError(
-            f"{str(path)!r} is a {config.get('kind', 'unknown')} run, not a segment-classification "
+            f"{str(path)!r} is a {run.kind} run, not a segment-classification "
             "run; give the --out folder of `terralearn graph segments`"
         )
-    tensors = load_weights(path / MODEL_FILE)
-    return SegmentRun(path, config, SegmentClassifier.from_state(config["classifier"], tensors))
+    classifier = SegmentClassifier.from_state(run.meta["classifier"], run.weights())
+    return SegmentRun(path, run.meta, classifier)
 
 
 def _check_pixel_size(run: SegmentRun, da: Any, image: Any) -> None:
-    from terralearn.predict.model import check_pixel_size
-
     resolution = run.config.get("resolution")
     if resolution:
         check_pixel_size(da, _source(image), max(resolution), run.config.get("crs"),
@@ -275,8 +277,6 @@ def _check_pixel_size(run: SegmentRun, da: Any, image: Any) -> None:
 
 
 def _check_bands(run: SegmentRun, names: list[str], image: Any) -> None:
-    from terralearn.predict.model import check_band_names
-
     check_band_names(names, run.bands, _source(image), f"the run {str(run.path)!r}")
 
 
@@ -304,9 +304,6 @@ def predict_segments(
         ConfigError: ``output`` is not a ``.tif``/``.tiff``.
         OutputExistsError: ``output`` exists and ``overwrite`` is False.
     """
-    from terralearn.io import open_image
-    from terralearn.predict.writers import GEOTIFF_SUFFIXES, GeoTiffWriter, Grid, class_legend
-
     start = time.perf_counter()
     output = Path(output)
     if output.suffix.lower() not in GEOTIFF_SUFFIXES:

@@ -69,7 +69,7 @@ def export_onnx(
     onnx, ort = _import_onnx()
     meta: dict[str, str] = {"producer": "terralearn"}
     if isinstance(model_or_run, str | os.PathLike):
-        from terralearn.runs.layout import load_task
+        from terralearn.artifacts import load_task
 
         module, info = load_task(model_or_run, which)
         in_channels, size = info.in_channels, chip_size or info.chip_size

@@ -16,12 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._fs import atomic_output, check_output
 from terralearn._memory import retained_memory
+from terralearn._progress import progress_bar
+from terralearn.artifacts import RUN_FILE
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.geo import gdal_env
+from terralearn.io import open_image
+from terralearn.io.readers import PIXEL_GRID_ATTR, is_pixel_grid
 from terralearn.pixels import NO_LABEL
+from terralearn.predict.dask_ import dask_client, dask_runner, parse_dask
 from terralearn.predict.engine import class_map, entropy, iter_predictions
 from terralearn.predict.model import Predictor, check_image, load_predictor
+from terralearn.predict.vectorize import polygons, read_class_map, write_polygons
 from terralearn.predict.windows import (
     Blend,
     TileLayout,
@@ -33,7 +40,10 @@ from terralearn.predict.writers import (
     GEOTIFF_SUFFIXES,
     PNG_SUFFIX,
     WRITE_MODES,
+    GeoTiffWriter,
     Grid,
+    PngWriter,
+    ZarrWriter,
     class_legend,
     output_paths,
     write_category_names,
@@ -73,8 +83,6 @@ def _prepare(
     blend: Blend,
     pixel_grid: bool = False,
 ) -> tuple[Predictor, Any, TileLayout]:
-    from terralearn.io import open_image
-
     if tile_size is not None and overlap is not None:
         check_tiling(tile_size, overlap)  # before loading anything
     predictor = load_predictor(model_or_run)
@@ -94,8 +102,6 @@ def _prepare(
 def _check_grid_kind(predictor: Predictor, run_crs: Any, image: Any, image_name: str) -> None:
     """Refuse a picture without a CRS for a model trained on georeferenced imagery, and a
     georeferenced image for a model trained on pictures (run CRS ``""``)."""
-    from terralearn.io.readers import is_pixel_grid
-
     if predictor.crs and is_pixel_grid(image):
         raise IncompatibleError(
             f"image {image_name!r} has no CRS (pixel grid) but {predictor.source} was trained on "
@@ -114,8 +120,6 @@ def _run_value(model_or_run: Any, key: str) -> Any:
     if isinstance(model_or_run, tuple) and len(model_or_run) == 2:
         return getattr(model_or_run[1], key, None)
     if isinstance(model_or_run, str | os.PathLike):
-        from terralearn.runs.layout import RUN_FILE
-
         path = Path(model_or_run) / RUN_FILE
         with contextlib.suppress(OSError, ValueError, AttributeError):
             return json.loads(path.read_text()).get(key)
@@ -152,8 +156,6 @@ def predict_array(
         coordinate, NaN where the input has no valid value.
     """
     import xarray as xr
-
-    from terralearn.io.readers import PIXEL_GRID_ATTR, is_pixel_grid
 
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
     out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
@@ -238,19 +240,12 @@ def predict_raster(
         IncompatibleError: the image's bands or pixel size do not fit the model.
         OutputExistsError: an output exists and ``overwrite`` is False.
     """
-    from terralearn._fs import atomic_output, check_output
-    from terralearn._progress import progress_bar
-    from terralearn.predict.vectorize import polygons, read_class_map, write_polygons
-    from terralearn.predict.writers import GeoTiffWriter, PngWriter, ZarrWriter
-
     start = time.perf_counter()
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     if min_area < 0:
         raise ConfigError(f"--min-area must be >= 0, got {min_area}")
     if isinstance(dask, str):
-        from terralearn.predict.dask_ import parse_dask
-
         parse_dask(dask)  # a typo fails before the model loads
     if write not in WRITE_MODES:
         raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
@@ -287,8 +282,6 @@ def predict_raster(
             )
         runner = None
         if dask is not None:
-            from terralearn.predict.dask_ import dask_client, dask_runner
-
             runner = dask_runner(stack.enter_context(dask_client(dask)))
         try:
             total = layout.height * layout.width

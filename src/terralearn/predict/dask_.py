@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._memory import enabled as retain_memory_enabled
 from terralearn._memory import retain_freed_memory
 from terralearn.errors import ConfigError
 from terralearn.predict.engine import Block, BlockResult
@@ -75,7 +76,8 @@ def dask_client(spec: Any) -> Iterator[Any]:
         client = distributed.Client(cluster)
         try:
             # our own workers only predict: let them keep freed memory (see terralearn._memory)
-            client.run(retain_freed_memory)
+            if retain_memory_enabled():
+                client.run(retain_freed_memory)
             client.run(_set_torch_threads, worker_threads(int(value)))
             yield client
         finally:

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from terralearn.artifacts import load_task
 from terralearn.classes import ClassTable
+from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.errors import ConfigError, IncompatibleError
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
@@ -62,8 +64,6 @@ class Predictor:
         """Probabilities ``(B, K, H, W)`` float32 for raw tiles ``(B, C, H, W)`` float32."""
         import torch
 
-        from terralearn.data.augment import d4_inverse, d4_transform
-
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
             if not tta:
@@ -92,7 +92,7 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
 
     Args:
         model_or_run: a run directory path; a ``(task, RunInfo)`` pair as returned by
-            ``terralearn.runs.layout.load_task``; a task with ``predict_proba``; or a bare
+            ``terralearn.artifacts.load_task``; a task with ``predict_proba``; or a bare
             ``torch.nn.Module`` returning logits (softmax, or sigmoid for one channel); a
             :class:`Predictor` is returned as is.
         which: checkpoint of a run directory (``"best"`` or ``"last"``).
@@ -108,8 +108,6 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
     info = None
     source = None
     if isinstance(model_or_run, str | os.PathLike):
-        from terralearn.runs.layout import load_task
-
         task, info = load_task(model_or_run, which)
         source = f"the model of run {os.fspath(model_or_run)!r}"
     elif isinstance(model_or_run, tuple) and len(model_or_run) == 2:

@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from terralearn._fs import atomic_write_bytes
 from terralearn._progress import progress_bar
+from terralearn.artifacts import RunDir, load_task
+from terralearn.data.datasets import ChipDataset
 from terralearn.errors import ConfigError, IncompatibleError
-from terralearn.runs.layout import RunDir, load_task
+from terralearn.runs.report import predict_chips
+from terralearn.runs.train import check_compatible
+from terralearn.store.reader import ChipStore
+from terralearn.tasks.metrics import segmentation_report
+from terralearn.viz.confusion import plot_confusion_matrix
 
 
 def evaluate(
@@ -26,15 +33,6 @@ def evaluate(
 
     Writes ``RUN/eval/<split>.json`` and ``RUN/eval/<split>_confusion.png``; returns the report.
     """
-    from torchmetrics.classification import MulticlassConfusionMatrix
-
-    from terralearn.data.datasets import ChipDataset
-    from terralearn.runs.report import predict_chips
-    from terralearn.runs.train import check_compatible
-    from terralearn.store.reader import ChipStore
-    from terralearn.tasks.metrics import segmentation_report
-    from terralearn.viz.confusion import plot_confusion_matrix
-
     run_dir = RunDir(run)
     task, info = load_task(run_dir.path)
     store = ChipStore(store_path)

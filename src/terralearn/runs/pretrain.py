@@ -17,23 +17,32 @@ with more ``--epochs``). With DDP every rank reads its own share of the chips
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
-import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terralearn._fs import atomic_write_bytes, check_output
-from terralearn._memory import retained_memory
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from terralearn._fs import check_output
+from terralearn.artifacts import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
 from terralearn.config import to_yaml
 from terralearn.errors import ConfigError
+from terralearn.models import model_info
 from terralearn.pixels import NO_LABEL
-from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
+from terralearn.runs import resume as resuming
+from terralearn.runs.trainer import build_trainer, fit, write_text
+from terralearn.ssl.data import UnlabelledChips, UnlabelledDataModule
+from terralearn.ssl.figures import plot_loss_curve, plot_reconstructions, read_losses
+from terralearn.ssl.mae import reconstruct
+from terralearn.ssl.masking import check_ratio, mask_pixels
+from terralearn.tasks.pretrain import PretrainTask
 
-LOGS_NAME = "logs"
 RECONSTRUCTION_PANELS = 4
 # Options that may change when a run is resumed; every other key must match the saved config.
 # Not `devices`: the step's batch (devices x batch size) and the steps per epoch, hence the
@@ -90,9 +99,6 @@ class PretrainConfig:
             raise ConfigError("--batch-size must be at least 2 for --method contrastive")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr} must be positive")
-        from terralearn.models import model_info
-        from terralearn.ssl.masking import check_ratio
-
         family = model_info(self.model)["family"]
         if self.method == "mae" and family != "vit":
             raise ConfigError(
@@ -101,10 +107,6 @@ class PretrainConfig:
             )
         if self.method == "mae":
             check_ratio(self.mask_ratio)
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
@@ -116,17 +118,6 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
     differ from the saved config. Checkpoints are written at the end of every epoch, so a kill
     loses at most the epoch in progress (``chips_per_epoch`` sets how long that is).
     """
-    import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
-    from terralearn.runs import resume as resuming
-    from terralearn.runs.callbacks import RunProgressBar
-    from terralearn.runs.checkpoint_io import AtomicCheckpointIO
-    from terralearn.ssl.data import UnlabelledChips, UnlabelledDataModule
-    from terralearn.tasks.pretrain import PretrainTask
-
     config.validate()
     if resume and overwrite:
         raise ConfigError(
@@ -145,25 +136,24 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
     )  # fmt: skip
     mean, std = data.band_mean_std(seed=config.seed)
 
-    callbacks: list = [
+    checkpoint = ModelCheckpoint(
         # the latest weights, after every epoch (with save_top_k=0, save_last only saves when
         # another checkpoint was saved: only at the end of the fit)
-        ModelCheckpoint(dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
-                        save_on_train_epoch_end=True, enable_version_counter=False),
-        LearningRateMonitor(logging_interval="epoch"),
-    ]  # fmt: skip
-    if config.progress:
-        callbacks.append(RunProgressBar(leave=True))
-    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
-    # flushed at every log call: a killed run keeps its log up to the kill
-    logger = CSVLogger(save_dir=run.path, name=LOGS_NAME, version="", flush_logs_every_n_steps=1)
-    trainer = L.Trainer(
+        dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
+        save_on_train_epoch_end=True, enable_version_counter=False,
+    )  # fmt: skip
+    trainer = build_trainer(
+        run, config, [checkpoint],
+        ignore_warnings=(
+            r".*does not have many workers.*",
+            # the stream's length is exact per process (see UnlabelledChips.quota)
+            r".*`IterableDataset` has `__len__` defined.*",
+            # a resumed run writes into its own folders again
+            r".*Experiment logs directory .* exists.*",
+            r".*Checkpoint directory .* exists and is not empty.*",
+        ),
         max_epochs=config.epochs,
         max_time={"minutes": config.max_time} if config.max_time else None,
-        accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
-        precision=config.precision or ("16-mixed" if gpu else "32-true"),
-        callbacks=callbacks, logger=[logger], plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=config.progress, enable_model_summary=False,
         limit_val_batches=0, num_sanity_val_steps=0,
     )  # fmt: skip
     # every rank serves the same whole batches (UnlabelledChips.rank_quota): one schedule for all
@@ -191,24 +181,10 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
             if run.path.exists():
                 shutil.rmtree(run.path)
             run.path.mkdir(parents=True)
-        _write_text(run.path / CONFIG_FILE, to_yaml(config))
-        _write_text(run.path / RUN_FILE, json.dumps(_run_info(config, data).to_json(), indent=2))
+        write_text(run.path / CONFIG_FILE, to_yaml(config))
+        write_text(run.path / RUN_FILE, json.dumps(_run_info(config, data).to_json(), indent=2))
 
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    # the stream's length is exact per process (see UnlabelledChips.quota)
-    warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined.*")
-    # a resumed run writes into its own folders again
-    warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists.*")
-    warnings.filterwarnings(
-        "ignore", message=r".*Checkpoint directory .* exists and is not empty.*"
-    )
-    started = time.perf_counter()
-    with retained_memory():  # activations reused, not faulted in anew each step
-        trainer.fit(
-            task, datamodule=UnlabelledDataModule(data, config.num_workers), ckpt_path=ckpt_path
-        )
-    elapsed = time.perf_counter() - started
+    elapsed = fit(trainer, task, UnlabelledDataModule(data, config.num_workers), ckpt_path)
     if trainer.global_rank != 0:
         return run.path
     resuming.merge_logs(run.logs)
@@ -235,8 +211,6 @@ def _finish(
     steps_per_epoch: int, resumed_at: int | None,
 ) -> None:  # fmt: skip
     """metrics.json and figures."""
-    from terralearn.ssl.figures import plot_loss_curve, read_losses
-
     metrics_csv = run.logs / "metrics.csv"
     epoch_losses = read_losses(metrics_csv)[1] if metrics_csv.is_file() else []
     logged = trainer.callback_metrics
@@ -264,19 +238,11 @@ def _finish(
             write_reconstructions(task.cpu().eval(), data, run.figures / "reconstructions.png")
         )
     metrics["figures"] = [str(p.relative_to(run.path)) for p in figures]
-    _write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
+    write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
 
 
 def write_reconstructions(task, data, out: Path, count: int = RECONSTRUCTION_PANELS) -> Path:
     """MAE reconstructions (input | masked | reconstruction) of the first chips of the stream."""
-    import itertools
-
-    import torch
-
-    from terralearn.ssl.figures import plot_reconstructions
-    from terralearn.ssl.mae import reconstruct
-    from terralearn.ssl.masking import mask_pixels
-
     data.set_epoch(0)
     chips = [c["image"] for c in itertools.islice(iter(data), count)]
     raw = torch.stack(chips)

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from terralearn.runs.layout import RunDir
+from terralearn.artifacts import RunDir
+from terralearn.viz.curves import plot_training_curves
+from terralearn.viz.panels import plot_sample_panels
 
 SAMPLE_PANELS = 6
 
@@ -31,9 +33,6 @@ def predict_chips(
 
 def write_training_figures(run: RunDir, task, data) -> list[Path]:
     """``figures/curves.png`` and ``figures/samples.png`` (RGB | label | prediction)."""
-    from terralearn.viz.curves import plot_training_curves
-    from terralearn.viz.panels import plot_sample_panels
-
     run.figures.mkdir(exist_ok=True)
     written = []
     metrics_csv = run.logs / "metrics.csv"

@@ -23,12 +23,10 @@ from typing import Any
 import yaml
 
 from terralearn._fs import atomic_write_bytes
+from terralearn.artifacts.layout import COMMANDS, CONFIG_FILE, RUN_FILE, RunDir
 from terralearn.config import to_yaml
 from terralearn.errors import ConfigError, NotARunError
-from terralearn.runs.layout import CONFIG_FILE, RUN_FILE, RunDir
 
-# the command that makes (and resumes) each kind of run
-COMMANDS = {"segmentation": "terralearn train", "pretraining": "terralearn pretrain"}
 METRICS_CSV = "metrics.csv"
 EARLIER_CSV = "metrics.before_resume.csv"  # rows of the run before the latest resume
 

@@ -7,23 +7,32 @@ import logging
 import math
 import shutil
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terralearn._fs import atomic_write_bytes, check_output
-from terralearn._memory import retained_memory
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from terralearn._fs import check_output
+from terralearn.artifacts import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo, load_task
 from terralearn.config import to_yaml
+from terralearn.data.augment import AUGMENTS, augment_name
+from terralearn.data.datasets import ChipDataModule
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.models import create_model
+from terralearn.models.registry import require_kind
 from terralearn.runs import resume as resuming
-from terralearn.runs.layout import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
+from terralearn.runs.callbacks import StepEarlyStopping, TrainingBudget, TrainThroughput
+from terralearn.runs.report import write_training_figures
+from terralearn.runs.trainer import build_trainer, fit, write_text
+from terralearn.runs.transfer import FrozenEncoder, freeze, init_encoder_from, read_pretrained
+from terralearn.tasks.losses import class_weights_from_counts
+from terralearn.tasks.segmentation import SegmentationTask
 
 log = logging.getLogger(__name__)
 
-# Options that may change when a run is resumed; every other key must match the saved config.
-LOGS_NAME = "logs"
 INIT_FILE = "init_from.json"  # the encoder transfer report of --init-from
 RESUMABLE_CHANGES = {
     "epochs",
@@ -34,7 +43,7 @@ RESUMABLE_CHANGES = {
     "accelerator",
     "num_workers",
     "progress",
-}
+}  # options that may change when a run is resumed; every other key must match the saved config
 
 
 @dataclass
@@ -54,7 +63,8 @@ class TrainConfig:
     loss: str = "ce"
     class_weights: bool = False
     schedule: str = "cosine"
-    augment: str = "d4"  # none | d4 | strong (see terralearn.data.augment)
+    # none | d4 | strong (see terralearn.data.augment); true/false: d4/none (the older spelling)
+    augment: str | bool = "d4"
     patience: int | None = 10  # validation checks without improvement (None/0: no early stop)
     max_time: float | None = None  # minutes of training; the schedule spans them
     min_steps: int = 1000  # optimiser steps before early stopping may stop the run
@@ -84,8 +94,6 @@ class TrainConfig:
             raise ConfigError(f"--batch-size {self.batch_size} must be at least 1")
         if self.lr <= 0:
             raise ConfigError(f"--lr {self.lr} must be positive")
-        from terralearn.data.augment import AUGMENTS, augment_name
-
         self.augment = augment_name(self.augment)
         if self.augment not in AUGMENTS:
             raise ConfigError(
@@ -166,14 +174,8 @@ def training_plan(config: TrainConfig, train_chips: int) -> TrainingPlan:
     return TrainingPlan(epochs, at_least, max_seconds, val_interval, at_most, steps_per_epoch)
 
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
 def _set_up_run_dir(run: RunDir, config: TrainConfig, resume: bool, overwrite: bool) -> None:
     if resume:
-        from terralearn.data.augment import augment_name
-
         resuming.check_resume(
             run, config, "segmentation", RESUMABLE_CHANGES, upgrade={"augment": augment_name}
         )
@@ -183,7 +185,7 @@ def _set_up_run_dir(run: RunDir, config: TrainConfig, resume: bool, overwrite: b
         if run.path.exists():
             shutil.rmtree(run.path)
     run.path.mkdir(parents=True, exist_ok=True)
-    _write_text(run.path / CONFIG_FILE, to_yaml(config))
+    write_text(run.path / CONFIG_FILE, to_yaml(config))
 
 
 def train(
@@ -205,24 +207,6 @@ def train(
     (see :func:`training_plan`). ``clock`` (seconds, default ``time.monotonic``) measures the
     time budget; tests inject one.
     """
-    import lightning as L
-    import torch
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
-    from terralearn.data.datasets import ChipDataModule
-    from terralearn.models import create_model
-    from terralearn.models.registry import require_kind
-    from terralearn.runs.callbacks import (
-        RunProgressBar,
-        StepEarlyStopping,
-        TrainingBudget,
-        TrainThroughput,
-    )
-    from terralearn.runs.checkpoint_io import AtomicCheckpointIO
-    from terralearn.tasks.losses import class_weights_from_counts
-    from terralearn.tasks.segmentation import SegmentationTask
-
     config.validate()
     run = RunDir(config.out)
     data = ChipDataModule(
@@ -254,8 +238,6 @@ def train(
     )
     pretrained = None
     if config.init_from and not resume:  # read and check before anything is written
-        from terralearn.ssl.transfer import init_encoder_from, read_pretrained
-
         pretrained = read_pretrained(config.init_from)
         init_encoder_from(probe, config.init_from, store.bands, pretrained=pretrained)
 
@@ -286,7 +268,7 @@ def train(
         class_table=store.class_table.to_json() if store.class_table is not None else None,
     )
     if primary:
-        _write_text(run.path / RUN_FILE, json.dumps(info.to_json(), indent=2))
+        write_text(run.path / RUN_FILE, json.dumps(info.to_json(), indent=2))
 
     L.seed_everything(config.seed, workers=True, verbose=False)
     weights = class_weights_from_counts(counts).tolist() if config.class_weights else None
@@ -310,7 +292,7 @@ def train(
     if pretrained is not None:
         report = _init_encoder(task, config, store.bands, pretrained)
         if primary:
-            _write_text(run.path / INIT_FILE, json.dumps(report.to_json(), indent=2))
+            write_text(run.path / INIT_FILE, json.dumps(report.to_json(), indent=2))
         for line in report.lines():
             (echo or log.info)(line)
     plan = training_plan(config, len(data.dataset("train")))
@@ -336,11 +318,8 @@ def train(
             save_top_k=1,
             enable_version_counter=False,
         ),
-        LearningRateMonitor(logging_interval="epoch"),
     ]
     if config.freeze_encoder:
-        from terralearn.ssl.transfer import FrozenEncoder
-
         callbacks.append(FrozenEncoder())
     early_stopping = None
     if config.patience:
@@ -348,42 +327,20 @@ def train(
             monitor="val_miou", mode="max", patience=config.patience, min_steps=config.min_steps
         )
         callbacks.append(early_stopping)
-    if config.progress:
-        callbacks.append(RunProgressBar(leave=True))
-    # flushed every step: a killed run keeps its curves up to the kill
-    loggers = [CSVLogger(save_dir=run.path, name=LOGS_NAME, version="", flush_logs_every_n_steps=1)]
-    try:
-        import tensorboard  # noqa: F401
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(save_dir=run.logs, name="tensorboard", version=""))
-    except ImportError:
-        pass
-    gpu = torch.cuda.is_available() and config.accelerator in ("auto", "gpu", "cuda")
-    trainer = L.Trainer(
+    trainer = build_trainer(
+        run,
+        config,
+        callbacks,
+        tensorboard_logs=True,
         # the budget callback stops the run (steps, epochs or time); an exact --epochs is also
         # Lightning's cap (and its progress bar's "Epoch i/N")
         max_epochs=plan.epochs if plan.epochs and not plan.at_least_steps else -1,
         val_check_interval=plan.val_interval,
         check_val_every_n_epoch=None,  # validation counted in steps, across epochs
-        accelerator=config.accelerator,
-        devices=config.devices,
-        strategy=config.strategy,
-        precision=config.precision or ("16-mixed" if gpu else "32-true"),
-        callbacks=callbacks,
-        logger=loggers,
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=config.progress,
-        enable_model_summary=False,
         log_every_n_steps=max(1, min(10, len(data.dataset("train")) // config.batch_size)),
         deterministic=False,
     )
-    # a deprecation inside Lightning's own code, not actionable by our users
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    started = time.perf_counter()
-    with retained_memory():  # activations reused, not faulted in anew each step
-        trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
-    elapsed = time.perf_counter() - started
+    elapsed = fit(trainer, task, data, ckpt_path)
     if trainer.global_rank != 0:
         return run.path
     resuming.merge_logs(run.logs)
@@ -394,8 +351,6 @@ def train(
 
 def _init_encoder(task, config: TrainConfig, bands: list[str], pretrained):
     """Load the pretrained encoder into ``task.model``; freeze it if asked."""
-    from terralearn.ssl.transfer import freeze, init_encoder_from
-
     report = init_encoder_from(task.model, config.init_from, bands, pretrained=pretrained)
     if config.freeze_encoder:
         freeze(task.model.encoder)
@@ -406,9 +361,6 @@ def _finish(
     run: RunDir, trainer, data, elapsed: float, train_rate: float | None, stop_reason: str | None
 ) -> None:
     """metrics.json and figures, from the best checkpoint."""
-    from terralearn.runs.layout import load_task
-    from terralearn.runs.report import write_training_figures
-
     checkpoint_cb = trainer.checkpoint_callback
     best_score = checkpoint_cb.best_model_score
     train_chips = len(data.dataset("train"))
@@ -427,7 +379,7 @@ def _finish(
     metrics["figures"] = [
         str(p.relative_to(run.path)) for p in write_training_figures(run, task, data)
     ]
-    _write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
+    write_text(run.path / METRICS_FILE, json.dumps(metrics, indent=2))
 
 
 def check_compatible(info: RunInfo, bands: list[str], source: str) -> None:

@@ -6,7 +6,7 @@ band normalisation lives in the task (buffers ``band_mean``/``band_std``).
 
 The network is the ``encoder`` of a registered model (the decoder and head of the segmentation
 model are not built: unused parameters would stall DDP), held as ``self.encoder`` so checkpoint
-names are ``encoder.*``, the names :mod:`terralearn.ssl.transfer` reads. Method heads live beside
+names are ``encoder.*``, the names :mod:`terralearn.runs.transfer` reads. Method heads live beside
 it (``self.mae`` shares the encoder; ``self.contrastive`` likewise).
 
 Batches are dicts ``{"image": (B, C, H, W) raw values}``; other keys are ignored.
@@ -26,6 +26,10 @@ from terralearn.errors import ConfigError
 from terralearn.models import create_model, model_info
 from terralearn.models.unet import UNet
 from terralearn.models.vit import ViT
+from terralearn.ssl.augment import MultispectralViews
+from terralearn.ssl.contrastive import ContrastiveModel
+from terralearn.ssl.mae import MaskedAutoencoder
+from terralearn.ssl.masking import check_ratio
 from terralearn.tasks.schedules import restore_scheduled_lr
 
 Method = Literal["mae", "contrastive"]
@@ -78,10 +82,6 @@ class PretrainTask(lightning.LightningModule):
 
     def configure_models(self) -> None:
         """Build the encoder, the method's head and the normalisation buffers."""
-        from terralearn.ssl.contrastive import ContrastiveModel
-        from terralearn.ssl.mae import MaskedAutoencoder
-        from terralearn.ssl.masking import check_ratio
-
         hp = self.hparams
         family = model_info(hp["model"])["family"]
         if family not in ("unet", "vit"):
@@ -120,8 +120,6 @@ class PretrainTask(lightning.LightningModule):
             )
         self.register_buffer("band_mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("band_std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        from terralearn.ssl.augment import MultispectralViews
-
         self.views = MultispectralViews()
 
     def normalize(self, image: Tensor, valid: Tensor | None = None) -> Tensor:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 
-from terralearn._fs import load_weights
+from terralearn.artifacts import RunDir, load_run
 from terralearn.errors import IncompatibleError, NotARunError
 
 ENCODER_PREFIX = "encoder."
@@ -142,27 +142,26 @@ def read_pretrained(run: str | os.PathLike, option: str = "--init-from") -> Pret
         NotARunError: not a run directory, not a pretraining run, or no checkpoint yet.
         IncompatibleError: the checkpoint cannot be read or holds no encoder.
     """
-    from terralearn.runs.layout import RunDir
-
-    run_dir = RunDir(run)
-    if not run_dir.is_run():
+    try:
+        loaded = load_run(run)
+    except NotARunError:
         raise NotARunError(
             f"{option} {str(run)!r} is not a terralearn run directory (no run.json); "
             "give the --out of `terralearn pretrain`"
-        )
-    info = run_dir.info(kind=None)
-    if info.kind != PRETRAINING_KIND:
+        ) from None
+    if loaded.kind != PRETRAINING_KIND:
         raise NotARunError(
-            f"{option} {str(run)!r} is a {info.kind} run, not a pretraining run; "
+            f"{option} {str(run)!r} is a {loaded.kind} run, not a pretraining run; "
             "give the --out of `terralearn pretrain`"
         )
-    path = run_dir.checkpoint("last")
+    info = loaded.info
+    path = RunDir(run).checkpoint("last")
     if not path.is_file():
         raise NotARunError(
             f"{option} {str(run)!r} has no checkpoints/last.ckpt; let `terralearn pretrain` "
             "finish at least one epoch"
         )
-    checkpoint = load_weights(path)
+    checkpoint = loaded.checkpoint_dict("last")
     encoder = {
         k.removeprefix(ENCODER_PREFIX): v
         for k, v in checkpoint.get("state_dict", {}).items()

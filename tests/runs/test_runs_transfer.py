@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from terralearn.models import create_model
-from terralearn.ssl.transfer import transfer_weights
+from terralearn.runs.transfer import transfer_weights
 
 
 def _encoder_state(model) -> dict[str, torch.Tensor]:
