@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "attention_maps": "terralearn.attention",
     "attention_rollout": "terralearn.attention",
     "plot_attention": "terralearn.viz.attention",
-    "export_store": "terralearn.io.export",
+    "export_store": "terralearn.export",
     "read_points": "terralearn.graph",
     "knn_graph": "terralearn.graph",
     "GraphLearner": "terralearn.graph",

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from raster_helpers import write_raster
 from terralearn.cli.main import cli
-from terralearn.io.tfrecord import decode_example, read_records
+from terralearn.export.tfrecord import decode_example, read_records
 from terralearn.store import open_store
 
 

@@ -23,7 +23,7 @@ Features of each record (one chip):
 ========================  ========  ==============================================
 
 Files are ``OUT/<split>-<i>-of-<n>.tfrecord``; ``OUT/metadata.json`` records bands, classes,
-counts, band statistics and the feature list for :func:`terralearn.tf.make_dataset`.
+counts, band statistics and the feature list for :func:`terralearn.export.tf_dataset.make_dataset`.
 """
 
 from __future__ import annotations
