@@ -1,11 +1,7 @@
-"""Keras 3 model builders for segmentation (needs the ``[tf]`` extra: TensorFlow + Keras 3).
+"""Keras 3 builders: ``unet_small`` (the tutorials' U-Net), ``unet`` and ``TransformerBlock``.
 
-``unet_small`` is the classic U-Net of the tutorials (16..256 filters, dropout, sigmoid for one
-class); ``unet`` is a deeper configurable one (batch norm, depth, width, optional transformer
-attention at the bottleneck); :class:`TransformerBlock` is a multi-head self-attention + layer
-norm + residual block over the pixels of a feature map, usable in any Keras segmentation model.
-Inputs are channels-last ``(S, S, C)``, as :func:`terralearn.export.tf_dataset.make_dataset`
-yields them.
+Needs the ``[tf]`` extra (TensorFlow with Keras 3). Inputs are channels-last ``(S, S, C)``, as
+:func:`terralearn.export.tf_dataset.make_dataset` yields them.
 """
 
 from __future__ import annotations
