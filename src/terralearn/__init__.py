@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
     "plot_scalar_map": "terralearn.viz",
     "attention_maps": "terralearn.attention",
     "attention_rollout": "terralearn.attention",
-    "plot_attention": "terralearn.viz.attention",
+    "plot_attention": "terralearn.attention",
     "export_store": "terralearn.export",
     "read_points": "terralearn.graph",
     "knn_graph": "terralearn.graph",
