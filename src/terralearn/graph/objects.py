@@ -3,7 +3,7 @@
 An image is cut into SLIC superpixels; each segment is a node whose features are the mean
 and standard deviation of every band (:mod:`terralearn.graph.segments`), and segments that
 share a pixel edge are joined (the region adjacency graph). A GNN (GCN, GraphSAGE or GAT from
-:mod:`terralearn.graph.models`) classifies every node from its own features and those of its
+:mod:`terralearn.models.gnn_layers`) classifies every node from its own features and those of its
 neighbourhood; the class of a segment is painted back onto its pixels.
 
 Unlike :class:`~terralearn.graph.learner.GraphLearner` (which passes observed *targets* between
