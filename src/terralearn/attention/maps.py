@@ -24,10 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._fs import atomic_output
 from terralearn.attention.rollout import HeadFusion, query_rollout
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.io import open_image, valid_mask
+from terralearn.predict.model import check_image, fill_values, load_predictor
+from terralearn.runs.layout import load_task
 from terralearn.viz._figure import DEFAULT_DPI
 from terralearn.viz.attention import plot_attention_panels
+from terralearn.viz.colors import rgb_composite
 
 DEFAULT_PATCHES = 32  # window side in patches when none is given
 MAX_TOKENS = 64 * 64  # N^2 weights per head and block are kept in memory
@@ -186,14 +191,8 @@ def attention_maps(
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    from terralearn.io import open_image, valid_mask
-    from terralearn.predict.model import check_image, fill_values, load_predictor
-    from terralearn.viz.colors import rgb_composite
-
     info = None
     if isinstance(run, str | os.PathLike):
-        from terralearn.runs.layout import load_task
-
         task, info = load_task(run, which)
         source = f"run {os.fspath(run)!r}"
         run = (task, info)
@@ -305,8 +304,6 @@ def write_attention_geotiff(
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import rasterio
-
-    from terralearn._fs import atomic_output
 
     stack = np.concatenate([maps.rollout[None], maps.heads]).astype(np.float32)
     names = ["rollout"] + [f"head_{i + 1}" for i in range(len(maps.heads))]

@@ -22,6 +22,7 @@ import numpy as np
 
 from terralearn._fs import atomic_output
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.runs.layout import load_task
 
 TOLERANCE = 1e-4
 
@@ -69,8 +70,6 @@ def export_onnx(
     onnx, ort = _import_onnx()
     meta: dict[str, str] = {"producer": "terralearn"}
     if isinstance(model_or_run, str | os.PathLike):
-        from terralearn.runs.layout import load_task
-
         module, info = load_task(model_or_run, which)
         in_channels, size = info.in_channels, chip_size or info.chip_size
         meta.update(

@@ -42,6 +42,7 @@ import numpy as np
 from terralearn._fs import atomic_output
 from terralearn._progress import progress_bar
 from terralearn.errors import ConfigError
+from terralearn.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,6 @@ def export_tfrecord(
         NotAStoreError: ``store_path`` is not a chip store.
         ConfigError: ``shards`` < 1.
     """
-    from terralearn.store import open_store
-
     if shards < 1:
         raise ConfigError(f"--shards {shards} must be at least 1")
     store = open_store(store_path)

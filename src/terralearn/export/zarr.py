@@ -22,6 +22,7 @@ import numpy as np
 
 from terralearn._fs import atomic_output
 from terralearn._progress import progress_bar
+from terralearn.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def export_zarr(
 ) -> Path:
     """Copy a chip store into one plain Zarr group (arrays, index columns and attributes)."""
     import zarr
-
-    from terralearn.store import open_store
 
     store = open_store(store_path)
     if not store.has_labels:

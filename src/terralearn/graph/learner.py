@@ -54,6 +54,7 @@ from terralearn.graph.batches import (
     variogram_guess,
 )
 from terralearn.graph.build import GraphSpec, knn_neighbors, median_length
+from terralearn.models import create_model, require_kind
 from terralearn.models.kriging import LocalKriging
 
 __all__ = ["GraphLearner", "Scaling"]
@@ -270,8 +271,6 @@ class GraphLearner:
             return self._fit(xy, features, y, num_classes, progress)
 
     def _fit(self, xy, features, y, num_classes, progress) -> GraphLearner:
-        from terralearn.models import create_model, require_kind
-
         xy = np.asarray(xy, dtype=np.float64)
         n = len(xy)
         features = np.empty((n, 0)) if features is None else np.asarray(features, np.float64)
@@ -466,8 +465,6 @@ class GraphLearner:
         Raises:
             ConfigError: the state was saved by an older learner without the kriging layer.
         """
-        from terralearn.models import create_model
-
         if "net.kriging.log_range" not in tensors:
             raise ConfigError(
                 "this GNN run was saved by an older terralearn without the kriging layer; "

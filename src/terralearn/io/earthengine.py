@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from terralearn.errors import ConfigError, EarthEngineError, InputNotFoundError
+from terralearn.io import IGNORE_INDEX
 from terralearn.io.ee_fetch import cache_key, import_ee, open_ee
 
 log = logging.getLogger(__name__)
@@ -416,8 +417,6 @@ def _cached(cache: str | None, description: Any) -> bool:
 
 def to_label_ids(da: xr.DataArray) -> xr.DataArray:
     """Float class ids with NaN (from xee) -> uint8 with 255 (IGNORE_INDEX) where missing."""
-    from terralearn.io import IGNORE_INDEX
-
     values = np.asarray(da.values)
     ids = np.where(np.isnan(values), IGNORE_INDEX, values).astype(np.uint8)
     out = da.copy(data=ids)

@@ -25,6 +25,8 @@ import xarray as xr
 
 from terralearn.classes import IGNORE_INDEX, ClassTable
 from terralearn.geo.grid import chip_offsets
+from terralearn.io import open_image, open_labels, valid_mask
+from terralearn.io.labels import open_label_rows
 
 # Target size of one band of rows read at once; large enough to amortise per-read overhead.
 ROW_BAND_BYTES = 96 * 2**20
@@ -92,8 +94,6 @@ def iter_chips(
     column snapped to the image edge); each is a fresh (C, size, size) array.
     """
     if not isinstance(image, xr.DataArray):
-        from terralearn.io import open_image
-
         image = open_image(image)
     _, height, width = image.shape
     offsets = chip_offsets(height, width, size, stride)
@@ -252,9 +252,6 @@ class ImageRows:
         class_table: ClassTable | None = None,
         label_product: str | None = None,
     ):
-        from terralearn.io import open_labels
-        from terralearn.io.labels import open_label_rows
-
         self.image = image
         self.any_valid = False
         self.labels = (
@@ -372,8 +369,6 @@ def valid_rows(
     Computed a few rows at a time (``valid_mask`` makes (C, rows, W) bool temporaries); ``mask``
     (labels of the same rows) becomes :data:`IGNORE_INDEX` where a pixel is not valid.
     """
-    from terralearn.io import IGNORE_INDEX, valid_mask
-
     bands, n, width = pixels.shape
     step = max(1, piece // (bands * width))
     for s in range(0, n, step):
