@@ -26,8 +26,8 @@ import numpy as np
 import xarray as xr
 
 from terralearn.errors import ConfigError, EarthEngineError, InputNotFoundError
-from terralearn.io import IGNORE_INDEX
 from terralearn.io.ee_fetch import cache_key, import_ee, open_ee
+from terralearn.io.labels import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 
