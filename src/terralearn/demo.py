@@ -16,8 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
+from terralearn.accuracy.assess import area_unit, assess_map, write_report
 from terralearn.accuracy.estimate import AreaEstimate
+from terralearn.accuracy.sampling import count_classes, sample_map
+from terralearn.artifacts import RunDir
+from terralearn.datasets.synthetic import make_scene
 from terralearn.errors import OutputExistsError, TerralearnError
+from terralearn.predict import predict_raster
+from terralearn.runs.evaluate import evaluate
+from terralearn.runs.train import TrainConfig, train
+from terralearn.store import PrepareConfig, prepare
+from terralearn.viz.area import plot_area_estimates
+from terralearn.viz.colors import rgb_composite
+from terralearn.viz.html import HtmlReport
+from terralearn.viz.maps import plot_class_map, plot_scalar_map
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +84,6 @@ def run_demo(
 
     ``plan`` overrides the quick / full sizes (tests use a tiny one).
     """
-    from terralearn.datasets.synthetic import make_scene
-    from terralearn.predict import predict_raster
-    from terralearn.runs.evaluate import evaluate
-    from terralearn.runs.train import TrainConfig, train
-    from terralearn.store import PrepareConfig, prepare
-
     plan = plan or (FULL if full else QUICK)
     out = Path(out)
     _prepare_folder(out)
@@ -221,10 +227,6 @@ def estimate_demo_area(out: Path, prediction: Path, labels: Path, seed: int = 0)
     """
     import rasterio
 
-    from terralearn.accuracy.assess import area_unit, assess_map, write_report
-    from terralearn.accuracy.sampling import count_classes, sample_map
-    from terralearn.viz.area import plot_area_estimates
-
     drawn = out / "area-points.gpkg"  # beside the folder write_report makes, moved in after
     sample_map(
         prediction,
@@ -299,11 +301,6 @@ def write_demo_report(
     ``area`` is the area section's estimate, or the reason it was skipped.
     """
     import rasterio
-
-    from terralearn.artifacts import RunDir
-    from terralearn.viz.colors import rgb_composite
-    from terralearn.viz.html import HtmlReport
-    from terralearn.viz.maps import plot_class_map, plot_scalar_map
 
     figures = out / "figures"
     figures.mkdir(exist_ok=True)

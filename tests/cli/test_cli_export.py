@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from raster_helpers import write_raster
 from terralearn.cli.main import cli
-from terralearn.io.tfrecord import decode_example, read_records
+from terralearn.export.tfrecord import decode_example, read_records
 from terralearn.store import open_store
 
 
@@ -92,7 +92,8 @@ def test_export_bad_input(tmp_path):
 @pytest.fixture
 def standin():
     pytest.importorskip("xee")
-    from terralearn.io import earthengine, ee_standin
+    from terralearn.io import earthengine
+    from terralearn.testing import ee_standin
 
     earthengine._initialized.clear()
     with ee_standin.installed() as world:

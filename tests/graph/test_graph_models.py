@@ -37,7 +37,7 @@ def test_forward_backward_shapes(name, pos_frequencies):
 
 
 def test_weighted_sage_is_weighted_mean():
-    from terralearn.graph.models import WeightedSAGEConv
+    from terralearn.models.gnn_layers import WeightedSAGEConv
 
     conv = WeightedSAGEConv(1, 1)
     with torch.no_grad():
@@ -54,7 +54,7 @@ def test_weighted_sage_is_weighted_mean():
 
 
 def test_sinusoidal_encoding_values():
-    from terralearn.graph.models import SinusoidalEncoding
+    from terralearn.models.gnn_layers import SinusoidalEncoding
 
     enc = SinusoidalEncoding(2, min_wavelength=0.5, max_wavelength=1.0)
     out = enc(torch.tensor([[0.25, 0.0]]))
@@ -80,7 +80,7 @@ def test_bad_options_and_kind():
 
 
 def test_local_kriging_one_neighbour_formula():
-    from terralearn.graph.models import LocalKriging
+    from terralearn.models.kriging import LocalKriging
 
     layer = LocalKriging(range_=2.0, shape=1.0, nugget=0.1, mean_variance=0.5)
     offsets = torch.tensor([[[1.0, 0.0]]])  # one neighbour at distance 1
@@ -92,7 +92,7 @@ def test_local_kriging_one_neighbour_formula():
 
 
 def test_local_kriging_matches_a_dense_solve():
-    from terralearn.graph.models import LocalKriging
+    from terralearn.models.kriging import LocalKriging
 
     torch.manual_seed(0)
     layer = LocalKriging(range_=1.5, shape=1.5, nugget=0.05, mean_variance=0.2)
@@ -118,7 +118,7 @@ def test_local_kriging_matches_a_dense_solve():
 
 
 def test_local_kriging_leaves_out_invalid_neighbours():
-    from terralearn.graph.models import LocalKriging
+    from terralearn.models.kriging import LocalKriging
 
     torch.manual_seed(1)
     layer = LocalKriging(range_=2.0, shape=1.2)

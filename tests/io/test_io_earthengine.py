@@ -1,4 +1,4 @@
-"""Earth Engine through xee, against the local stand-in (terralearn.io.ee_standin).
+"""Earth Engine through xee, against the local stand-in (terralearn.testing.ee_standin).
 
 xee's real backend runs on top of the stand-in: grid projection, request chunking and the
 assembly of tiles are xee's; the stand-in only answers getInfo/computePixels with known values.
@@ -16,8 +16,8 @@ pytest.importorskip("xee")
 
 from terralearn.errors import ConfigError, EarthEngineError  # noqa: E402
 from terralearn.io import earthengine as eemod  # noqa: E402
-from terralearn.io import ee_standin as S  # noqa: E402
 from terralearn.io.ee_fetch import open_ee  # noqa: E402
+from terralearn.testing import ee_standin as S  # noqa: E402
 
 BOX = [11.02, 46.02, 11.05, 46.04]
 

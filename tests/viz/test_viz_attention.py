@@ -8,8 +8,8 @@ from affine import Affine
 from matplotlib import colormaps
 
 from conftest import png_shape
-from terralearn.attention.maps import AttentionMaps
-from terralearn.viz.attention import HEAT_CMAP, display_max, heat_overlay, plot_attention
+from terralearn.attention.maps import AttentionMaps, plot_attention
+from terralearn.viz.attention import HEAT_CMAP, display_max, heat_overlay
 
 
 def make_maps(heads: int = 3, size: int = 32, patch: int = 8) -> AttentionMaps:

@@ -28,6 +28,7 @@ from terralearn.errors import (
     NotAVectorError,
     UnknownColumnError,
 )
+from terralearn.viz.area import plot_area_estimates
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +255,6 @@ def _parse_labels(labels: list[str], classes: dict[int, str], column: str) -> np
 
 def write_report(assessment: Assessment, out: str | Path, overwrite: bool = False) -> Path:
     """Write ``area.json``, ``area.csv``, ``error_matrix.csv`` and ``area.png`` into ``out``."""
-    from terralearn.viz.area import plot_area_estimates
-
     report = assessment.to_dict()
     names = list(assessment.classes.values())
     with atomic_output(out, overwrite=overwrite, directory=True) as tmp:

@@ -11,7 +11,8 @@ patch holding the point) and returns, on the window's pixel grid:
 Values are per token (each token's weight repeated over its ``p x p`` pixels), so over the
 window's tokens each map sums to 1. Attention is global, so its cost grows with the square of
 the token count: the window defaults to 32 x 32 patches and is limited to 64 x 64.
-:func:`write_attention_geotiff` writes the maps as a georeferenced float32 GeoTIFF.
+:func:`write_attention_geotiff` writes the maps as a georeferenced float32 GeoTIFF and
+:func:`plot_attention` draws them (with :mod:`terralearn.viz.attention`, which takes arrays).
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._fs import atomic_output
+from terralearn.artifacts import load_task
 from terralearn.attention.rollout import HeadFusion, query_rollout
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.io import open_image, valid_mask
 from terralearn.pixels import fill_invalid
+from terralearn.predict.model import check_image, fill_values, load_predictor
+from terralearn.viz._figure import DEFAULT_DPI
+from terralearn.viz.attention import plot_attention_panels
+from terralearn.viz.colors import rgb_composite
 
 DEFAULT_PATCHES = 32  # window side in patches when none is given
 MAX_TOKENS = 64 * 64  # N^2 weights per head and block are kept in memory
@@ -184,14 +192,8 @@ def attention_maps(
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
-    from terralearn.io import open_image, valid_mask
-    from terralearn.predict.model import check_image, fill_values, load_predictor
-    from terralearn.viz.colors import rgb_composite
-
     info = None
     if isinstance(run, str | os.PathLike):
-        from terralearn.artifacts import load_task
-
         task, info = load_task(run, which)
         source = f"run {os.fspath(run)!r}"
         run = (task, info)
@@ -261,6 +263,35 @@ def attention_maps(
     )
 
 
+def plot_attention(
+    maps: AttentionMaps, out: str | os.PathLike, title: str | None = None, dpi: int = DEFAULT_DPI
+) -> Path:
+    """Draw :class:`AttentionMaps`: the image, the classes, the rollout and one panel per head.
+
+    Args:
+        maps: the arrays from :func:`attention_maps`.
+        out: output image path (PNG unless the suffix says otherwise), written atomically.
+        title: figure title (default: model, query point and window).
+        dpi: resolution.
+
+    Returns:
+        ``out``.
+    """
+    if title is None:
+        x, y = maps.map_xy(*maps.query)
+        h, w = maps.rollout.shape
+        title = (
+            f"{maps.model}: attention of the patch at x {x:.1f}, y {y:.1f} "
+            f"(pixel column {maps.point[1]}, row {maps.point[0]}); "
+            f"{w} x {h} px window, {maps.patch_size} px patches"
+        )
+    return plot_attention_panels(
+        out, rgb=maps.rgb, prediction=maps.prediction, classes=maps.classes,
+        rollout=maps.rollout, heads=maps.heads, query=maps.query, patch_size=maps.patch_size,
+        tokens=maps.grid[0] * maps.grid[1], title=title, head_fusion=maps.head_fusion, dpi=dpi,
+    )  # fmt: skip
+
+
 def write_attention_geotiff(
     maps: AttentionMaps, path: str | os.PathLike, overwrite: bool = False
 ) -> Path:
@@ -273,8 +304,6 @@ def write_attention_geotiff(
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import rasterio
-
-    from terralearn._fs import atomic_output
 
     stack = np.concatenate([maps.rollout[None], maps.heads]).astype(np.float32)
     names = ["rollout"] + [f"head_{i + 1}" for i in range(len(maps.heads))]

@@ -74,7 +74,7 @@ def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, o
         if SUFFIXES[Path(out).suffix.lower()] == "geotiff":
             written.append(write_attention_geotiff(maps, out, overwrite))
         else:
-            from terralearn.viz.attention import plot_attention
+            from terralearn.attention import plot_attention
 
             written.append(plot_attention(maps, out))
     row_off, col_off, height, width = maps.window

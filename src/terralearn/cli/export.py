@@ -23,7 +23,7 @@ from terralearn.cli.options import overwrite_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def export(store: str, fmt: str, out: str, shards: int, overwrite: bool, quiet: bool) -> None:
     """Export the chip STORE for other frameworks (TensorFlow/Keras, any Zarr reader)."""
-    from terralearn.io.export import export_store
+    from terralearn.export import export_store
 
     path = export_store(store, out, fmt, shards=shards, overwrite=overwrite, progress=not quiet)
     click.echo(f"wrote {fmt} export to {path}")

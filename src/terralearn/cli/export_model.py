@@ -22,7 +22,7 @@ from terralearn.cli.options import overwrite_option
 @overwrite_option
 def export_model(run: str, out: str, fmt: str, which: str, opset: int, overwrite: bool) -> None:
     """Export the model of RUN to OUT (e.g. model.onnx), checked against PyTorch."""
-    from terralearn.io.onnx_ import export_onnx
+    from terralearn.export.onnx import export_onnx
 
     path, diff = export_onnx(run, out, which=which, opset=opset, overwrite=overwrite)
     click.echo(f"wrote {path} (onnxruntime vs PyTorch: max abs difference {diff:.1e})")

@@ -2,8 +2,9 @@
 
 - :mod:`~terralearn.graph.points`: read CSV / GeoPackage / GeoJSON / GeoParquet points.
 - :mod:`~terralearn.graph.build`: kNN, radius and Delaunay graphs, Gaussian edge weights.
-- :mod:`~terralearn.graph.models`: GCN / GraphSAGE / GAT layers (registered as ``gcn``, ``sage``,
-  ``gat`` in :mod:`terralearn.models`).
+- GCN / GraphSAGE / GAT layers live in :mod:`terralearn.models.gnn_layers` (registered as
+  ``gcn``, ``sage``, ``gat`` in :mod:`terralearn.models`), the learned kriging layer in
+  :mod:`terralearn.models.kriging`.
 - :mod:`~terralearn.graph.learner`: GNN training for interpolation / classification (a learned
   local-kriging layer plus a GNN residual, mini-batched; :mod:`~terralearn.graph.batches`: masks,
   validation cells, neighbourhoods).

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from terralearn.errors import ConfigError
+from terralearn.graph.learner import GraphLearner
 
 Task = Literal["regression", "classification"]
 
@@ -149,8 +150,6 @@ def make_estimator(name: str, task: Task = "regression", **options: Any):
         ConfigError: unknown name.
     """
     if name in GNNS:
-        from terralearn.graph.learner import GraphLearner
-
         return GraphLearner(model=name, task=task, **options)
     if name not in BASELINES:
         raise ConfigError(f"unknown method {name!r}; choose from {', '.join((*GNNS, *BASELINES))}")

@@ -19,6 +19,8 @@ from pyproj import CRS, Transformer
 
 from terralearn._fs import atomic_output, check_output
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.io import open_image
+from terralearn.viz.colors import class_color, named_colors
 
 MAX_CELLS = 50_000_000  # refuse grids larger than this (a typo in --resolution)
 
@@ -42,8 +44,6 @@ class GridSpec:
 
 def grid_from_raster(path: str | os.PathLike, with_bands: bool = False) -> GridSpec:
     """The grid of a reference raster (and its bands as features when ``with_bands``)."""
-    from terralearn.io import open_image
-
     image = open_image(path, chunks=None)
     grid = GridSpec(
         transform=image.rio.transform(),
@@ -136,8 +136,6 @@ def predict_grid(
     with atomic_output(out, overwrite) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data.reshape(1, grid.height, grid.width))
         if not regression:
-            from terralearn.viz.colors import class_color, named_colors
-
             names = dict(enumerate(classes))
             colors = named_colors(names)
             dst.write_colormap(1, {i: (*class_color(i, colors), 255) for i in names})

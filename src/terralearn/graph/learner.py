@@ -2,7 +2,7 @@
 
 A node's prediction comes from the *observed* points around it, never from its own value:
 
-1. :class:`~terralearn.graph.models.LocalKriging` kriges the node from
+1. :class:`~terralearn.models.kriging.LocalKriging` kriges the node from
    ``kriging_neighbors`` observed values (the nearest, plus a few from a sparse subset that
    reach across gaps), with a covariance (range, shape, nugget, local-mean variance) started
    from a variogram fit and learned by the network (indicator kriging of one-hot classes for
@@ -54,6 +54,8 @@ from terralearn.graph.batches import (
     variogram_guess,
 )
 from terralearn.graph.build import GraphSpec, knn_neighbors, median_length
+from terralearn.models import create_model, require_kind
+from terralearn.models.kriging import LocalKriging
 
 __all__ = ["GraphLearner", "Scaling"]
 
@@ -75,8 +77,6 @@ class _Interpolator(nn.Module):
     """
 
     def __init__(self, gnn: nn.Module, regression: bool, covariance: dict[str, float]):
-        from terralearn.graph.models import LocalKriging
-
         super().__init__()
         self.gnn = gnn
         self.kriging = LocalKriging(
@@ -271,8 +271,6 @@ class GraphLearner:
             return self._fit(xy, features, y, num_classes, progress)
 
     def _fit(self, xy, features, y, num_classes, progress) -> GraphLearner:
-        from terralearn.models import create_model, require_kind
-
         xy = np.asarray(xy, dtype=np.float64)
         n = len(xy)
         features = np.empty((n, 0)) if features is None else np.asarray(features, np.float64)
@@ -467,8 +465,6 @@ class GraphLearner:
         Raises:
             ConfigError: the state was saved by an older learner without the kriging layer.
         """
-        from terralearn.models import create_model
-
         if "net.kriging.log_range" not in tensors:
             raise ConfigError(
                 "this GNN run was saved by an older terralearn without the kriging layer; "

@@ -3,7 +3,7 @@
 An image is cut into SLIC superpixels; each segment is a node whose features are the mean
 and standard deviation of every band (:mod:`terralearn.graph.segments`), and segments that
 share a pixel edge are joined (the region adjacency graph). A GNN (GCN, GraphSAGE or GAT from
-:mod:`terralearn.graph.models`) classifies every node from its own features and those of its
+:mod:`terralearn.models.gnn_layers`) classifies every node from its own features and those of its
 neighbourhood; the class of a segment is painted back onto its pixels.
 
 Unlike :class:`~terralearn.graph.learner.GraphLearner` (which passes observed *targets* between
@@ -26,7 +26,9 @@ from terralearn.errors import ConfigError
 from terralearn.graph.build import Graph, median_length
 from terralearn.graph.learner import _threads
 from terralearn.graph.segments import Segments, region_adjacency
+from terralearn.models import create_model, require_kind
 from terralearn.pixels import NO_LABEL
+from terralearn.tasks.metrics import segmentation_report
 
 PIXELS_PER_SEGMENT = 100  # default segment size: 10 x 10 pixels
 COMPACTNESS = 0.3  # SLIC colour/space trade-off on standardised bands (best of 0.03-1 measured)
@@ -214,8 +216,6 @@ class SegmentClassifier:
         Raises:
             ConfigError: no labelled training node, or bad options.
         """
-        from terralearn.models import create_model, require_kind
-
         y = np.asarray(y, dtype=np.int64)
         if y.shape != (sg.num_nodes,):
             raise ValueError(f"y must have shape ({sg.num_nodes},), got {y.shape}")
@@ -297,8 +297,6 @@ class SegmentClassifier:
         cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
     ) -> SegmentClassifier:
         """Rebuild a trained classifier from :meth:`get_state`."""
-        from terralearn.models import create_model
-
         keys = ("model", "epochs", "lr", "weight_decay", "model_kwargs", "seed")
         clf = cls(**{k: meta[k] for k in keys})
         clf.num_classes_, clf.in_channels_ = meta["num_classes"], meta["in_channels"]
@@ -324,8 +322,6 @@ def pixel_report(
     or ``where`` is False are left out, as ``terralearn evaluate`` leaves out invalid pixels.
     See :func:`terralearn.tasks.metrics.segmentation_report` for the definitions.
     """
-    from terralearn.tasks.metrics import segmentation_report
-
     keep = (truth != ignore) & (predicted != ignore)
     if where is not None:
         keep &= where

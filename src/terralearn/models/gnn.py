@@ -1,6 +1,6 @@
 """Graph neural networks (family ``"graph"``): GCN, GraphSAGE and GAT for point data.
 
-The layers live in :mod:`terralearn.graph.models`; they import PyTorch Geometric, which is
+The layers live in :mod:`terralearn.models.gnn_layers`; they import PyTorch Geometric, which is
 slow to import, so the builders import it only when a model is built.
 
 Example:
@@ -17,7 +17,8 @@ from terralearn.models.registry import register_model
 
 
 def _build(conv: str, in_channels: int, num_classes: int, **options) -> nn.Module:
-    from terralearn.graph.models import GraphNet
+    # deferred: PyTorch Geometric takes seconds to import; only GNN builds need it
+    from terralearn.models.gnn_layers import GraphNet
 
     for name in ("hidden", "layers", "heads"):
         if options.get(name, 1) < 1:

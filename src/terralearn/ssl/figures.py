@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from terralearn.viz._figure import DEFAULT_DPI, new_figure, save_figure
+from terralearn.viz.colors import percentile_limits, rgb_composite
 
 
 def read_losses(
@@ -70,8 +71,6 @@ def plot_reconstructions(
         low, high: per-band display limits (default: each input's 2-98 % percentiles,
             shared by its three panels so colours compare).
     """
-    from terralearn.viz.colors import percentile_limits, rgb_composite
-
     images, masked, reconstructed = (np.asarray(a, dtype=np.float32) for a in
                                      (images, masked, reconstructed))  # fmt: skip
     n = images.shape[0]

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from terralearn.models.layers import pad_to_multiple
 from terralearn.models.vit import Block, ViTEncoder
-from terralearn.ssl.masking import PatchMask, mask_pixels, patchify, random_masking
+from terralearn.ssl.masking import PatchMask, mask_pixels, patchify, random_masking, unpatchify
 
 EPS = 1e-6
 
@@ -186,8 +186,6 @@ def reconstruct(output: MAEOutput, images: Tensor, patch_size: int) -> Tensor:
     Shapes:
         ``images (B, C, H, W)`` (H, W multiples of ``p``) -> ``(B, C, H, W)``.
     """
-    from terralearn.ssl.masking import unpatchify
-
     patches = patchify(images, patch_size)
     mean = patches.mean(dim=-1, keepdim=True)
     std = (patches.var(dim=-1, keepdim=True, unbiased=False) + EPS).sqrt()

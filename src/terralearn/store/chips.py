@@ -25,6 +25,8 @@ import xarray as xr
 
 from terralearn.classes import ClassTable
 from terralearn.geo.grid import chip_offsets
+from terralearn.io import open_image, open_labels, valid_mask
+from terralearn.io.labels import open_label_rows
 from terralearn.pixels import NO_LABEL
 
 # Target size of one band of rows read at once; large enough to amortise per-read overhead.
@@ -93,8 +95,6 @@ def iter_chips(
     column snapped to the image edge); each is a fresh (C, size, size) array.
     """
     if not isinstance(image, xr.DataArray):
-        from terralearn.io import open_image
-
         image = open_image(image)
     _, height, width = image.shape
     offsets = chip_offsets(height, width, size, stride)
@@ -253,9 +253,6 @@ class ImageRows:
         class_table: ClassTable | None = None,
         label_product: str | None = None,
     ):
-        from terralearn.io import open_labels
-        from terralearn.io.labels import open_label_rows
-
         self.image = image
         self.any_valid = False
         self.labels = (
@@ -373,8 +370,6 @@ def valid_rows(
     Computed a few rows at a time (``valid_mask`` makes (C, rows, W) bool temporaries); ``mask``
     (labels of the same rows) becomes :data:`NO_LABEL` where a pixel is not valid.
     """
-    from terralearn.io import valid_mask
-
     bands, n, width = pixels.shape
     step = max(1, piece // (bands * width))
     for s in range(0, n, step):

@@ -26,11 +26,17 @@ from rasterio.windows import Window
 
 from terralearn._fs import atomic_output, check_output
 from terralearn._progress import progress_bar
-from terralearn.classes import ClassTable, read_class_file, table_for_codes
+from terralearn.classes import ClassTable, product_name, read_class_file, table_for_codes
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
 from terralearn.geo import PREPARE_CACHE, gdal_env, window_bounds
+from terralearn.io import open_image
+from terralearn.io.pairs import expand_pairs
+from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
 from terralearn.pixels import NO_LABEL
+from terralearn.sampling import get_sampler
+from terralearn.sampling.splits import block_split, count_blocks, group_split, random_split
+from terralearn.sampling.stats import BandStatistics
 from terralearn.store import layout
 from terralearn.store.chips import ImageRows, mapped_empty
 
@@ -99,8 +105,6 @@ class PrepareConfig:
                 "can hold the product's names and colours)"
             )
         if self.label_product:
-            from terralearn.classes import product_name
-
             product_name(self.label_product)
         if self.labels is not None and len(self.labels) not in (1, len(self.images)):
             raise ConfigError(
@@ -128,11 +132,6 @@ def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = Tru
     Raises:
         TerralearnError: for any problem with the inputs or options (nothing is written then).
     """
-    from terralearn.io import open_image
-    from terralearn.io.pairs import expand_pairs
-    from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
-    from terralearn.sampling.stats import BandStatistics
-
     if config.images:  # quoted glob patterns -> sorted files, paired with the labels in order
         config.images, config.labels = expand_pairs(config.images, config.labels)
     config.validate()
@@ -309,8 +308,6 @@ def _resolve_chip_size(
 
 def _count_blocks(table: pd.DataFrame, block: float) -> int:
     """Spatial blocks (per CRS) holding the chips of ``table``, ``block`` in map units."""
-    from terralearn.sampling.splits import count_blocks
-
     boxes = table[["minx", "miny", "maxx", "maxy"]].to_numpy()
     crs = table["crs"].to_numpy()
     return sum(count_blocks(boxes[crs == name], block) for name in np.unique(crs))
@@ -445,8 +442,6 @@ def _remap_counts(
 
 
 def _make_sampler(config: PrepareConfig):
-    from terralearn.sampling import get_sampler
-
     kwargs: dict = {"min_valid": config.min_valid}
     if config.sampler == "random":
         if not config.num_samples:
@@ -557,8 +552,6 @@ def image_groups(paths: list[str]) -> list[str]:
 def _assign_splits(
     table: pd.DataFrame, images: list[xr.DataArray], config: PrepareConfig
 ) -> np.ndarray:
-    from terralearn.sampling.splits import block_split, random_split
-
     if config.split == "random":
         return random_split(len(table), val=config.val, test=config.test, seed=config.seed)
     counts = _class_counts(table)
@@ -596,8 +589,6 @@ def _assign_splits(
 
 def _image_split(table: pd.DataFrame, counts: np.ndarray, config: PrepareConfig) -> np.ndarray:
     """Whole image groups (:func:`image_groups`) to splits, class-aware; no buffer needed."""
-    from terralearn.sampling.splits import group_split
-
     names, group_of_image = np.unique(image_groups(config.images), return_inverse=True)
     wanted = 1 + (config.val > 0) + (config.test > 0)
     if len(names) < wanted:

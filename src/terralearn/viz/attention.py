@@ -24,7 +24,6 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
-from terralearn.attention.maps import AttentionMaps
 from terralearn.viz._figure import DEFAULT_DPI, new_figure, save_figure
 from terralearn.viz.colors import class_colormap, nodata_handle
 
@@ -65,21 +64,24 @@ def display_max(values: np.ndarray, query: tuple[int, int], patch: int) -> float
     return top if top > 0 else float(values.max())
 
 
-def _mark_query(ax, maps: AttentionMaps) -> None:
-    p = maps.patch_size
-    r0, c0 = maps.query[0] // p * p, maps.query[1] // p * p
+def _mark_query(ax, query: tuple[int, int], patch: int) -> None:
+    r0, c0 = query[0] // patch * patch, query[1] // patch * patch
     ax.add_patch(
-        Rectangle((c0 - 0.5, r0 - 0.5), p, p, fill=False, edgecolor=QUERY_COLOR, linewidth=1.4)
-    )
-    ax.plot(maps.query[1], maps.query[0], marker="+", color=QUERY_COLOR, markersize=9, mew=1.4)
+        Rectangle((c0 - 0.5, r0 - 0.5), patch, patch, fill=False, edgecolor=QUERY_COLOR,
+                  linewidth=1.4)
+    )  # fmt: skip
+    ax.plot(query[1], query[0], marker="+", color=QUERY_COLOR, markersize=9, mew=1.4)
 
 
-def _heat_panel(fig, ax, maps: AttentionMaps, values: np.ndarray, title: str) -> None:
-    relative = values * (maps.grid[0] * maps.grid[1])  # 1 = uniform attention
-    vmax = display_max(relative, maps.query, maps.patch_size)
+def _heat_panel(
+    fig, ax, rgb: np.ndarray, values: np.ndarray, tokens: int, query: tuple[int, int],
+    patch: int, title: str,
+) -> None:  # fmt: skip
+    relative = values * tokens  # 1 = uniform attention
+    vmax = display_max(relative, query, patch)
     vmin = min(float(np.percentile(relative, 2)), vmax * 0.999)
-    ax.imshow(heat_overlay(maps.rgb, relative, vmin, vmax), interpolation="nearest")
-    _mark_query(ax, maps)
+    ax.imshow(heat_overlay(rgb, relative, vmin, vmax), interpolation="nearest")
+    _mark_query(ax, query, patch)
     ax.set_title(title, fontsize=9)
     mappable = ScalarMappable(Normalize(vmin, vmax), colormaps[HEAT_CMAP])
     bar = fig.colorbar(mappable, ax=ax, shrink=0.8, pad=0.02)
@@ -87,47 +89,59 @@ def _heat_panel(fig, ax, maps: AttentionMaps, values: np.ndarray, title: str) ->
     bar.set_label("attention / uniform share", fontsize=7)
 
 
-def plot_attention(
-    maps: AttentionMaps, out: str | os.PathLike, title: str | None = None, dpi: int = DEFAULT_DPI
+def plot_attention_panels(
+    out: str | os.PathLike,
+    *,
+    rgb: np.ndarray,
+    prediction: np.ndarray,
+    classes: dict[int, str],
+    rollout: np.ndarray,
+    heads: np.ndarray,
+    query: tuple[int, int],
+    patch_size: int,
+    tokens: int,
+    title: str,
+    head_fusion: str = "mean",
+    dpi: int = DEFAULT_DPI,
 ) -> Path:
-    """Draw :class:`~terralearn.attention.maps.AttentionMaps` (see the module docstring).
+    """Draw the attention of one query location (see the module docstring).
 
     Args:
-        maps: the arrays from :func:`terralearn.attention.attention_maps`.
         out: output image path (PNG unless the suffix says otherwise), written atomically.
-        title: figure title (default: model, query point and window).
+        rgb: ``(H, W, 3)`` display composite in [0, 1].
+        prediction: ``(H, W)`` predicted class ids, negative where nothing was predicted.
+        classes: class id -> name, for the legend.
+        rollout: ``(H, W)`` rollout weight of the token under each pixel.
+        heads: ``(K, H, W)`` last-block attention of each head.
+        query: ``(row, col)`` of the query pixel.
+        patch_size: pixels per token side.
+        tokens: number of tokens (weights are drawn relative to ``1 / tokens``).
+        title: figure title.
+        head_fusion: how the heads were fused for the rollout (for the panel title).
         dpi: resolution.
 
     Returns:
         ``out``.
     """
-    heads = len(maps.heads)
-    rows = 1 + math.ceil(heads / COLUMNS)
-    h, w = maps.rollout.shape
+    rows = 1 + math.ceil(len(heads) / COLUMNS)
+    h, w = rollout.shape
     aspect = float(np.clip(h / max(w, 1), 0.4, 1.6))
     fig = new_figure(COLUMNS * PANEL_INCHES + 0.6, rows * PANEL_INCHES * aspect + 0.7)
     axes = fig.subplots(rows, COLUMNS, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
-    if title is None:
-        x, y = maps.map_xy(*maps.query)
-        title = (
-            f"{maps.model}: attention of the patch at x {x:.1f}, y {y:.1f} "
-            f"(pixel column {maps.point[1]}, row {maps.point[0]}); "
-            f"{w} x {h} px window, {maps.patch_size} px patches"
-        )
     fig.suptitle(title, fontsize=10)
 
     ax = axes[0, 0]
-    ax.imshow(maps.rgb, interpolation="nearest")
-    _mark_query(ax, maps)
+    ax.imshow(rgb, interpolation="nearest")
+    _mark_query(ax, query, patch_size)
     ax.set_title("image and query patch", fontsize=9)
 
     ax = axes[0, 1]
-    cmap, norm, handles = class_colormap(maps.classes)
-    labels = np.ma.masked_less(maps.prediction, 0)
+    cmap, norm, handles = class_colormap(classes)
+    labels = np.ma.masked_less(prediction, 0)
     ax.imshow(labels, cmap=cmap, norm=norm, interpolation="nearest")
-    _mark_query(ax, maps)
+    _mark_query(ax, query, patch_size)
     ax.set_title("predicted classes", fontsize=9)
     if np.ma.getmaskarray(labels).any():
         handles = [*handles, nodata_handle()]
@@ -135,10 +149,10 @@ def plot_attention(
               frameon=False, ncols=min(len(handles), 3), borderaxespad=0)  # fmt: skip
 
     _heat_panel(
-        fig, axes[0, 2], maps, maps.rollout,
-        f"rollout over all blocks ({maps.head_fusion} of heads)",
+        fig, axes[0, 2], rgb, rollout, tokens, query, patch_size,
+        f"rollout over all blocks ({head_fusion} of heads)",
     )  # fmt: skip
-    for i, values in enumerate(maps.heads):
+    for i, values in enumerate(heads):
         ax = axes[1 + i // COLUMNS, i % COLUMNS]
-        _heat_panel(fig, ax, maps, values, f"last block, head {i + 1}")
+        _heat_panel(fig, ax, rgb, values, tokens, query, patch_size, f"last block, head {i + 1}")
     return save_figure(fig, out, dpi)

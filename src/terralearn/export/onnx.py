@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from terralearn._fs import atomic_output
+from terralearn.artifacts import load_task
 from terralearn.errors import ConfigError, IncompatibleError
 
 TOLERANCE = 1e-4
@@ -69,8 +70,6 @@ def export_onnx(
     onnx, ort = _import_onnx()
     meta: dict[str, str] = {"producer": "terralearn"}
     if isinstance(model_or_run, str | os.PathLike):
-        from terralearn.artifacts import load_task
-
         module, info = load_task(model_or_run, which)
         in_channels, size = info.in_channels, chip_size or info.chip_size
         meta.update(

@@ -23,7 +23,7 @@ Features of each record (one chip):
 ========================  ========  ==============================================
 
 Files are ``OUT/<split>-<i>-of-<n>.tfrecord``; ``OUT/metadata.json`` records bands, classes,
-counts, band statistics and the feature list for :func:`terralearn.tf.make_dataset`.
+counts, band statistics and the feature list for :func:`terralearn.export.tf_dataset.make_dataset`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 from terralearn._fs import atomic_output
 from terralearn._progress import progress_bar
 from terralearn.errors import ConfigError
+from terralearn.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +183,6 @@ def export_tfrecord(
         NotAStoreError: ``store_path`` is not a chip store.
         ConfigError: ``shards`` < 1.
     """
-    from terralearn.store import open_store
-
     if shards < 1:
         raise ConfigError(f"--shards {shards} must be at least 1")
     store = open_store(store_path)

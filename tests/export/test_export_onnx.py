@@ -18,7 +18,7 @@ from click.testing import CliRunner  # noqa: E402
 from terralearn.artifacts import RunInfo  # noqa: E402
 from terralearn.cli.main import cli  # noqa: E402
 from terralearn.errors import OutputExistsError  # noqa: E402
-from terralearn.io.onnx_ import export_onnx  # noqa: E402
+from terralearn.export.onnx import export_onnx  # noqa: E402
 from terralearn.tasks.segmentation import SegmentationTask  # noqa: E402
 
 

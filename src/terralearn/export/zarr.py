@@ -1,4 +1,4 @@
-"""Chip store exports for other frameworks: TFRecord (TensorFlow) and a plain Zarr group.
+"""Chip store -> one plain Zarr group, for frameworks that read Zarr but not a chip store.
 
 The chip store already keeps its arrays in Zarr, but beside a Parquet index and JSON metadata;
 the ``zarr`` export puts everything in one self-describing Zarr group that any Zarr reader opens:
@@ -22,35 +22,11 @@ import numpy as np
 
 from terralearn._fs import atomic_output
 from terralearn._progress import progress_bar
-from terralearn.errors import ConfigError
+from terralearn.store import open_store
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("tfrecord", "zarr")
 INDEX_COLUMNS = ("chip_id", "source", "row_off", "col_off", "minx", "miny", "maxx", "maxy")
-
-
-def export_store(
-    store_path: str | os.PathLike,
-    out: str | os.PathLike,
-    format: str = "tfrecord",
-    shards: int = 1,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> Path:
-    """Export a chip store as ``tfrecord`` (sharded, see :mod:`terralearn.io.tfrecord`) or ``zarr``.
-
-    Raises:
-        ConfigError: unknown format (the message lists the known ones).
-        NotAStoreError: ``store_path`` is not a chip store.
-    """
-    if format == "tfrecord":
-        from terralearn.io.tfrecord import export_tfrecord
-
-        return export_tfrecord(store_path, out, shards, overwrite, progress)
-    if format == "zarr":
-        return export_zarr(store_path, out, overwrite, progress)
-    raise ConfigError(f"--format {format!r} is unknown; use one of {', '.join(FORMATS)}")
 
 
 def export_zarr(
@@ -62,8 +38,6 @@ def export_zarr(
 ) -> Path:
     """Copy a chip store into one plain Zarr group (arrays, index columns and attributes)."""
     import zarr
-
-    from terralearn.store import open_store
 
     store = open_store(store_path)
     if not store.has_labels:

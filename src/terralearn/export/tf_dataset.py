@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from terralearn.errors import ConfigError, InputNotFoundError
-from terralearn.io.tfrecord import METADATA_FILE
+from terralearn.export.tfrecord import METADATA_FILE
 
 
 def import_tf() -> Any:

@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from terralearn.errors import ConfigError
-from terralearn.models.keras.attention import TransformerBlock
+from terralearn.export.keras.attention import TransformerBlock
 
 
 def _head(x, num_classes: int, activation: str | None):

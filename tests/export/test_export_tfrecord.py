@@ -11,7 +11,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from terralearn.errors import ConfigError, OutputExistsError
-from terralearn.io.tfrecord import decode_example, export_tfrecord, frame, read_records
+from terralearn.export.tfrecord import decode_example, export_tfrecord, frame, read_records
 from terralearn.store import PrepareConfig, open_store, prepare
 
 
@@ -148,7 +148,7 @@ def test_tensorflow_reads_the_records(store, tmp_path):
 
 def test_make_dataset(store, tmp_path):
     pytest.importorskip("tensorflow", reason="TensorFlow not installed (the [tf] extra)")
-    from terralearn.tf import make_dataset
+    from terralearn.export.tf_dataset import make_dataset
 
     out = export_tfrecord(store.path, tmp_path / "tfr", progress=False)
     n_train = int((store.index["split"] == "train").sum())

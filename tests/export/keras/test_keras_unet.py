@@ -9,7 +9,7 @@ tf = pytest.importorskip("tensorflow", reason="TensorFlow not installed (the [tf
 keras = pytest.importorskip("keras")
 
 from terralearn.errors import ConfigError  # noqa: E402
-from terralearn.keras import TransformerBlock, build_model, unet, unet_small  # noqa: E402
+from terralearn.export.keras import TransformerBlock, build_model, unet, unet_small  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -77,9 +77,9 @@ def test_fit_one_epoch_from_tfrecords(tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    from terralearn.io.tfrecord import export_tfrecord
+    from terralearn.export.tf_dataset import make_dataset
+    from terralearn.export.tfrecord import export_tfrecord
     from terralearn.store import PrepareConfig, open_store, prepare
-    from terralearn.tf import make_dataset
 
     rng = np.random.default_rng(0)
     size = 128
