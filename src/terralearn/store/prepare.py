@@ -28,6 +28,7 @@ from terralearn._progress import progress_bar
 from terralearn.classes import ClassTable, read_class_file, table_for_codes
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
+from terralearn.geo.distance import Distance
 from terralearn.geo.window import Window, window_bounds
 from terralearn.store import layout
 from terralearn.store.chips import ImageRows, mapped_empty
@@ -112,15 +113,7 @@ class PrepareConfig:
 
 def parse_distance(value: int | float | str, resolution: float, option: str) -> float:
     """A distance in pixels from ``512`` (pixels), ``"512px"``, ``"3000m"`` or ``"5km"``."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(px|m|km)?\s*", str(value))
-    if not match:
-        raise ConfigError(
-            f"{option} {value!r} is not a distance; write pixels (512), metres (3000m) or km (5km)"
-        )
-    number, unit = float(match.group(1)), match.group(2) or "px"
-    return {"px": number, "m": number / resolution, "km": number * 1000 / resolution}[unit]
+    return Distance.parse(value, option).pixels(resolution)
 
 
 def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = True) -> Path:
