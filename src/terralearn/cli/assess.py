@@ -12,7 +12,9 @@ from terralearn.cli.options import defaults_from, overwrite_option
 from terralearn.cli.render import console
 
 
-@click.command()
+@click.command(
+    short_help="Accuracy and error-adjusted class areas of a class MAP from labelled points."
+)
 @click.argument("map_path", metavar="MAP")
 @click.option("--reference", "reference", required=True, help="Labelled points (.gpkg, ...).")
 @defaults_from(assess_map)(

@@ -12,7 +12,7 @@ from terralearn.cli.render import console
 option = defaults_from(sample_map)
 
 
-@click.command()
+@click.command(short_help="A stratified random sample of a class MAP, to label and assess.")
 @click.argument("map_path", metavar="MAP")
 @click.option(
     "--n", "n", type=int, required=True, help="Total number of points (unused with given counts)."

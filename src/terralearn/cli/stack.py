@@ -10,7 +10,9 @@ from terralearn.cli.render import console
 from terralearn.io.vrt import stack_vrt
 
 
-@click.command()
+@click.command(
+    short_help="Stack one-band FILES as the bands of one image (a GDAL VRT; no pixels copied)."
+)
 @click.argument("files", nargs=-1, required=True)
 @click.option("--out", "out", required=True, help="The VRT to write (*.vrt).")
 @described(
