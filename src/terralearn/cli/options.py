@@ -10,7 +10,6 @@ command line leaves unset; options backed by a function take the function's defa
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -18,8 +17,6 @@ from typing import Any
 import click
 
 from terralearn.geo.distance import Distance
-
-NO_DEFAULT = object()
 
 
 def library_default(source: Any, name: str) -> Any:
@@ -187,12 +184,3 @@ def devices_value(devices: str | None) -> int | str | None:
     if devices is None:
         return None
     return int(devices) if devices.isdigit() else devices
-
-
-def apply(decorators: list[Callable]) -> Callable:
-    """One decorator from several (applied so that they list in the given order)."""
-
-    def decorate(fn: Callable) -> Callable:
-        return functools.reduce(lambda f, d: d(f), reversed(decorators), fn)
-
-    return decorate
