@@ -72,3 +72,7 @@ class IncompatibleError(TerralearnError):
 
 class EarthEngineError(TerralearnError):
     """Earth Engine refused or failed a request (authentication, quota, unknown asset, size)."""
+
+
+class MissingExtraError(ConfigError):
+    """An optional dependency (an extra such as ``ee``, ``tf`` or ``onnx``) is not installed."""

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import click
+from rich import box
+from rich.table import Table
 
-from terralearn.cli.options import overwrite_option
+from terralearn._fs import check_output
+from terralearn.accuracy.assess import assess_map, write_report
+from terralearn.cli.options import defaults_from, overwrite_option
+from terralearn.cli.render import console
 
 
-@click.command()
+@click.command(
+    short_help="Accuracy and error-adjusted class areas of a class MAP from labelled points."
+)
 @click.argument("map_path", metavar="MAP")
 @click.option("--reference", "reference", required=True, help="Labelled points (.gpkg, ...).")
-@click.option(
+@defaults_from(assess_map)(
     "--reference-column",
-    default="reference",
-    show_default=True,
     help="Column with the reference class (name or code) of each point.",
 )
 @click.option("--out", "out", default=None, help="Folder for area.json, area.csv, area.png.")
@@ -32,13 +37,6 @@ def assess(
     points). Areas are in hectares for maps in metres, in the CRS unit squared otherwise, and in
     pixels for maps without a CRS.
     """
-    from rich import box
-    from rich.table import Table
-
-    from terralearn._fs import check_output
-    from terralearn.accuracy.assess import assess_map, write_report
-    from terralearn.cli.render import console
-
     if out is not None:
         check_output(out, overwrite, option="--out")
     result = assess_map(map_path, reference, reference_column=reference_column)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from terralearn.cli.options import checkpoint_option, overwrite_option
+from terralearn._fs import check_output
+from terralearn.artifacts import RunDir
+from terralearn.attention import attention_maps, write_attention_geotiff
+from terralearn.cli.options import checkpoint_option, defaults_from, described, overwrite_option
+from terralearn.cli.render import print_mapping
+from terralearn.errors import ConfigError
+from terralearn.viz.attention import plot_attention
+
+option = defaults_from(attention_maps)
 
 SUFFIXES = {".png": "figure", ".tif": "geotiff", ".tiff": "geotiff"}
 
@@ -21,38 +31,28 @@ SUFFIXES = {".png": "figure", ".tif": "geotiff", ".tiff": "geotiff"}
     help="The location: map coordinates in the image's CRS (pixel column and row with --pixel).",
 )
 @click.option("--pixel", is_flag=True, help="--at gives a pixel column and row (0-based).")
-@click.option(
+@described(
     "--out",
     "outputs",
     multiple=True,
-    help="A .png figure and/or a .tif GeoTIFF of the maps (repeatable) "
-    "[default: RUN/figures/attention_c<col>_r<row>.png].",
+    describe="RUN/figures/attention_c<col>_r<row>.png",
+    help="A .png figure and/or a .tif GeoTIFF of the maps (repeatable).",
 )
-@click.option(
+@option(
     "--window",
     type=int,
-    default=None,
-    help="Side in pixels of the window the model sees around the point [32 patches].",
+    describe="32 patches",
+    help="Side in pixels of the window the model sees around the point.",
 )
-@click.option(
+@option(
     "--head-fusion",
     type=click.Choice(["mean", "max", "min"]),
-    default="mean",
-    show_default=True,
     help="How the heads of a block are combined in the rollout.",
 )
 @checkpoint_option
 @overwrite_option
 def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, overwrite) -> None:
     """Attention rollout and last-block head maps of the ViT in RUN for one location of IMAGE."""
-    from pathlib import Path
-
-    from terralearn._fs import check_output
-    from terralearn.artifacts import RunDir
-    from terralearn.attention import attention_maps, write_attention_geotiff
-    from terralearn.cli.render import print_mapping
-    from terralearn.errors import ConfigError
-
     for out in outputs:  # check every output before the model runs
         if Path(out).suffix.lower() not in SUFFIXES:
             raise ConfigError(
@@ -74,8 +74,6 @@ def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, o
         if SUFFIXES[Path(out).suffix.lower()] == "geotiff":
             written.append(write_attention_geotiff(maps, out, overwrite))
         else:
-            from terralearn.attention import plot_attention
-
             written.append(plot_attention(maps, out))
     row_off, col_off, height, width = maps.window
     qx, qy = maps.map_xy(*maps.query)

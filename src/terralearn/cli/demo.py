@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import click
 
+from terralearn.cli.options import defaults_from, seed_option
+from terralearn.cli.render import console, print_mapping
+from terralearn.demo import run_demo
+
+option = defaults_from(run_demo)
+
 
 @click.command()
-@click.option(
-    "--out",
-    default="terralearn-demo",
-    show_default=True,
-    help="Folder for everything the demo writes.",
-)
+@option("--out", help="Folder for everything the demo writes.")
 @click.option(
     "--full", is_flag=True, help="A larger scene and longer training (benchmark quality, ~15 min)."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option(run_demo)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def demo(out: str, full: bool, seed: int, quiet: bool) -> None:
     """Synthesize a scene, prepare chips, train a U-Net, evaluate, predict, and write a report."""
-    from terralearn.cli.render import console, print_mapping
-    from terralearn.demo import run_demo
-
     result = run_demo(out, full=full, seed=seed, progress=not quiet)
     print_mapping(
         "terralearn demo: done",

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
+
+from terralearn.cli.options import defaults_from, quiet_option
+from terralearn.cli.render import console
+from terralearn.runs.evaluate import evaluate as run_evaluate
+
+option = defaults_from(run_evaluate)
 
 
 @click.command()
 @click.argument("run")
 @click.argument("store")
-@click.option(
-    "--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True
-)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@option("--split", type=click.Choice(["train", "val", "test"]), help="Split of STORE to score.")
+@option("--batch-size", type=int, help="Chips per forward pass.")
+@quiet_option
 def evaluate(run, store, split, batch_size, quiet) -> None:
     """Evaluate the best model of RUN on a split of STORE (accuracy, IoU, F1, kappa, confusion)."""
-    from rich.table import Table
-
-    from terralearn.cli.render import console
-    from terralearn.runs.evaluate import evaluate as run_evaluate
-
     report = run_evaluate(run, store, split=split, batch_size=batch_size, progress=not quiet)
     table = Table(title=f"{split} split: {report['chips']} chips", title_justify="left")
     for column in ("class", "IoU", "F1", "precision", "recall", "pixels"):

@@ -6,15 +6,16 @@ import json
 
 import click
 
+from terralearn.cli.render import print_mapping, print_store_summary
+from terralearn.io import describe_image, open_image
+from terralearn.store import is_store, open_store
+
 
 @click.command()
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def info(path: str, as_json: bool) -> None:
     """Describe PATH: a raster (GeoTIFF, Zarr, NetCDF) or a chip store."""
-    from terralearn.cli.render import print_mapping, print_store_summary
-    from terralearn.store import is_store, open_store
-
     if is_store(path):
         store = open_store(path)
         if as_json:
@@ -22,8 +23,6 @@ def info(path: str, as_json: bool) -> None:
         else:
             print_store_summary(store)
         return
-    from terralearn.io import describe_image, open_image
-
     description = describe_image(open_image(path))
     if as_json:
         click.echo(json.dumps(description, indent=2, default=str))

@@ -11,28 +11,80 @@ import logging
 import sys
 
 import click
+from click.utils import make_default_short_help
 
+from terralearn import _memory
 from terralearn.errors import TerralearnError
 
-# command name -> "module:function"; each module is a thin layer over the library.
-COMMANDS: dict[str, str] = {
-    "predict": "terralearn.cli.predict:predict",
-    "info": "terralearn.cli.info:info",
-    "prepare": "terralearn.cli.prepare:prepare",
-    "synth": "terralearn.cli.synth:synth",
-    "train": "terralearn.cli.train:train",
-    "evaluate": "terralearn.cli.evaluate:evaluate",
-    "models": "terralearn.cli.models:models",
-    "demo": "terralearn.cli.demo:demo",
-    "graph": "terralearn.cli.graph:graph",
-    "attention": "terralearn.cli.attention:attention",
-    "export": "terralearn.cli.export:export",
-    "ee": "terralearn.cli.ee:ee",
-    "export-model": "terralearn.cli.export_model:export_model",
-    "pretrain": "terralearn.cli.pretrain:pretrain",
-    "stack": "terralearn.cli.stack:stack",
-    "sample": "terralearn.cli.sample:sample",
-    "assess": "terralearn.cli.assess:assess",
+# command name -> ("module:function", one-line summary). The summaries make `terralearn --help`
+# without importing any command (the modules import the library, torch included, at their top);
+# tests/cli/test_cli_main.py checks that each equals its command's short help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "assess": (
+        "terralearn.cli.assess:assess",
+        "Accuracy and error-adjusted class areas of a class MAP from labelled points.",
+    ),
+    "attention": (
+        "terralearn.cli.attention:attention",
+        "Attention rollout and last-block head maps of the ViT in RUN for one location of IMAGE.",
+    ),
+    "demo": (
+        "terralearn.cli.demo:demo",
+        "Synthesize a scene, prepare chips, train a U-Net, evaluate, predict, and write a report.",
+    ),
+    "ee": (
+        "terralearn.cli.ee:ee",
+        "Earth Engine (through xee): fetch composites and labels, or prepare a chip store.",
+    ),
+    "evaluate": (
+        "terralearn.cli.evaluate:evaluate",
+        "Evaluate the best model of RUN on a split of STORE (accuracy, IoU, F1, kappa, confusion).",
+    ),
+    "export": (
+        "terralearn.cli.export:export",
+        "Export the chip STORE for other frameworks (TensorFlow/Keras, any Zarr reader).",
+    ),
+    "export-model": (
+        "terralearn.cli.export_model:export_model",
+        "Export the model of RUN to OUT (e.g. model.onnx), checked against PyTorch.",
+    ),
+    "graph": (
+        "terralearn.cli.graph:graph",
+        "Graph neural networks for points: stations, samples, segments.",
+    ),
+    "info": (
+        "terralearn.cli.info:info",
+        "Describe PATH: a raster (GeoTIFF, Zarr, NetCDF) or a chip store.",
+    ),
+    "models": ("terralearn.cli.models:models", "List the models that --model accepts."),
+    "predict": (
+        "terralearn.cli.predict:predict",
+        "Predict IMAGE with the model of RUN and write OUTPUT (.tif COG, .zarr or .png).",
+    ),
+    "prepare": (
+        "terralearn.cli.prepare:prepare",
+        "Cut IMAGE(s) and their labels into chips with a spatial train/val/test split.",
+    ),
+    "pretrain": (
+        "terralearn.cli.pretrain:pretrain",
+        "Pretrain an encoder on chips of unlabelled IMAGES (rasters or chip stores).",
+    ),
+    "sample": (
+        "terralearn.cli.sample:sample",
+        "A stratified random sample of a class MAP, to label and assess.",
+    ),
+    "stack": (
+        "terralearn.cli.stack:stack",
+        "Stack one-band FILES as the bands of one image (a GDAL VRT; no pixels copied).",
+    ),
+    "synth": (
+        "terralearn.cli.synth:synth",
+        "Write a SYNTHETIC Sentinel-2-like scene OUT and its exact land-cover LABELS.",
+    ),
+    "train": (
+        "terralearn.cli.train:train",
+        "Train a segmentation model on the chip STORE; writes a run directory.",
+    ),
 }
 
 
@@ -43,11 +95,17 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module_name, attr = target.split(":")
+        module_name, attr = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help`` from :data:`COMMANDS`, without importing a command."""
+        width = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, make_default_short_help(COMMANDS[name][1], width)) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
     def invoke(self, ctx: click.Context):
         try:
@@ -63,6 +121,7 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def cli(verbose: int) -> None:
     """terralearn: deep learning on geospatial data."""
+    _memory.enable_for_cli()  # the command keeps freed memory for reuse (library calls do not)
     # terralearn's own log lines at INFO (e.g. "reprojecting labels"); other libraries stay quiet
     # unless -vv. Lightning's start-up banners (GPU available, tips) are not worth a user's time.
     handler = logging.StreamHandler()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
+
+from terralearn.cli.render import console
+from terralearn.models import list_models, model_info
 
 
 @click.command()
 def models() -> None:
     """List the models that --model accepts."""
-    from rich.table import Table
-
-    from terralearn.cli.render import console
-    from terralearn.models import list_models, model_info
-
     table = Table(title="registered models", title_justify="left")
     for column in ("name", "family", "description"):
         table.add_column(column)

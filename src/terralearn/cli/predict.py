@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import click
 
-from terralearn.cli.options import checkpoint_option, overwrite_option
+from terralearn.cli.options import checkpoint_option, defaults_from, overwrite_option, quiet_option
+from terralearn.predict import predict_raster
+from terralearn.predict.model import load_predictor
+from terralearn.predict.windows import DEFAULT_TILE_SIZE, check_tiling
+from terralearn.predict.writers import output_paths
+
+option = defaults_from(predict_raster)
 
 
 @click.command()
 @click.argument("run", type=click.Path())
 @click.argument("image", type=click.Path())
 @click.argument("output", type=click.Path())
-@click.option(
+@option(
     "--tile-size",
     type=int,
-    default=None,
-    help="Tile side in pixels [default: 512, or 4x the training chip size].",
+    describe=f"{DEFAULT_TILE_SIZE}, or 4x the training chip size (256 to 1024)",
+    help="Tile side in pixels.",
 )
-@click.option(
+@option(
     "--overlap",
     type=int,
-    default=None,
-    help="Pixels shared by neighbouring tiles [default: the model's receptive field, "
-    "rounded up to 32, at most a quarter of the tile].",
+    describe="the model's receptive field, rounded up to 32, at most a quarter of the tile",
+    help="Pixels shared by neighbouring tiles.",
 )
-@click.option(
-    "--batch-size", type=int, default=8, show_default=True, help="Tiles per forward pass."
-)
-@click.option(
-    "--blend",
-    type=click.Choice(["smooth", "constant"]),
-    default="smooth",
-    show_default=True,
-    help="Weighting of overlapping tiles.",
+@option("--batch-size", type=int, help="Tiles per forward pass.")
+@option(
+    "--blend", type=click.Choice(["smooth", "constant"]), help="Weighting of overlapping tiles."
 )
 @click.option("--tta", is_flag=True, help="Test-time augmentation: mean of the 8 rotations/flips.")
 @click.option(
@@ -51,32 +50,29 @@ from terralearn.cli.options import checkpoint_option, overwrite_option
     is_flag=True,
     help="Read an IMAGE without a CRS (e.g. a TIFF) on its pixel grid; JPEG/PNG always are.",
 )
-@click.option(
+@option(
     "--write",
     "write",
     type=click.Choice(["codes", "indices"]),
-    default="codes",
-    show_default=True,
     help="Class values in OUTPUT: the label codes of the training labels (e.g. NLCD 11..95; "
     "uint16 above 254) or the model's class indices 0..K-1.",
 )
-@click.option(
+@option(
     "--min-area",
     type=float,
-    default=0.0,
-    show_default=True,
     help="Smallest polygon kept by --vectorize, in square CRS units.",
 )
-@click.option(
+@option(
     "--dask",
     "dask_spec",
-    default=None,
+    field="dask",
+    describe="tiles predicted in this process",
     metavar="local:N|ADDRESS",
     help="Predict tiles on Dask workers: N local processes or a scheduler address.",
 )
 @checkpoint_option
 @overwrite_option
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def predict(
     run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
     vectorize, write, min_area, dask_spec, checkpoint, overwrite, quiet, pixel_grid,
@@ -91,11 +87,6 @@ def predict(
     (JPEG, PNG) is predicted on its pixel grid: OUTPUT.png is the class map in the class
     colours (RGB, black where nodata), OUTPUT.tif a class map without a CRS.
     """
-    from terralearn.predict import predict_raster
-    from terralearn.predict.model import load_predictor
-    from terralearn.predict.windows import check_tiling
-    from terralearn.predict.writers import output_paths
-
     # cheap checks first: no model is loaded for a wrong extension or overlap
     output_paths(output, probabilities, uncertainty, vectorize)
     if tile_size is not None and overlap is not None:

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from terralearn.cli.options import config_option, overwrite_option
+from terralearn.cli.options import (
+    config_option,
+    defaults_from,
+    devices_value,
+    overwrite_option,
+    seed_option,
+    trainer_options,
+)
+from terralearn.cli.render import print_mapping
+from terralearn.config import build_config, load_yaml
+from terralearn.runs.pretrain import PretrainConfig
+from terralearn.runs.pretrain import pretrain as run_pretrain
+
+option = defaults_from(PretrainConfig)
 
 
 @click.command()
@@ -12,27 +27,21 @@ from terralearn.cli.options import config_option, overwrite_option
 @click.option(
     "--out", required=True, help="Run directory to create (or to continue with --resume)."
 )
-@click.option(
+@option(
     "--method",
     type=click.Choice(["mae", "contrastive"]),
-    default=None,
-    help="mae: masked autoencoder (ViT); contrastive: SimCLR (U-Net or ViT) [mae].",
+    help="mae: masked autoencoder (ViT); contrastive: SimCLR (U-Net or ViT).",
 )
-@click.option("--model", default=None, help="Model whose encoder is pretrained [vit_tiny].")
-@click.option("--chip-size", type=int, default=None, help="Chip side in pixels [64].")
-@click.option("--mask-ratio", type=float, default=None, help="MAE share of hidden patches [0.75].")
-@click.option(
-    "--chips-per-epoch", type=int, default=None, help="Chips per epoch [every grid chip once]."
-)
-@click.option("--epochs", type=int, default=None, help="Epochs [20].")
-@click.option("--batch-size", type=int, default=None, help="Chips per batch [32].")
-@click.option("--lr", type=float, default=None, help="Peak learning rate of AdamW [1.5e-3].")
-@click.option("--max-time", type=float, default=None, help="Stop after this many minutes.")
-@click.option("--devices", default=None, help="Devices (number, or 'auto') [1].")
-@click.option("--strategy", default=None, help="Lightning strategy, e.g. ddp [auto].")
-@click.option("--accelerator", default=None, help="cpu, gpu or auto [auto].")
-@click.option("--num-workers", type=int, default=None, help="Data loader workers [0].")
-@click.option("--seed", type=int, default=None, help="Random seed [0].")
+@option("--model", help="Model whose encoder is pretrained.")
+@option("--chip-size", type=int, help="Chip side in pixels.")
+@option("--mask-ratio", type=float, help="MAE share of hidden patches.")
+@option("--chips-per-epoch", type=int, describe="every grid chip once", help="Chips per epoch.")
+@option("--epochs", type=int, help="Epochs.")
+@option("--batch-size", type=int, help="Chips per batch.")
+@option("--lr", type=float, help="Peak learning rate of AdamW.")
+@option("--max-time", type=float, help="Stop after this many minutes.")
+@trainer_options(PretrainConfig)
+@seed_option(PretrainConfig)
 @click.option(
     "--resume",
     is_flag=True,
@@ -47,22 +56,13 @@ def pretrain(images, out, config_path, resume, overwrite, quiet, devices, **opti
     The run directory feeds `terralearn train STORE --init-from RUN`. A killed run continues
     with the same command plus --resume, from the end of its last finished epoch.
     """
-    import json
-
-    from terralearn.cli.render import print_mapping
-    from terralearn.config import build_config, load_yaml
-    from terralearn.runs.pretrain import PretrainConfig
-    from terralearn.runs.pretrain import pretrain as run_pretrain
-
     file_values = load_yaml(config_path) if config_path else {}
-    if devices is not None:
-        devices = int(devices) if devices.isdigit() else devices
     config = build_config(
         PretrainConfig,
         file_values,
         images=list(images),
         out=out,
-        devices=devices,
+        devices=devices_value(devices),
         progress=False if quiet else None,
         **options,
     )

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
 
-from terralearn.cli.options import overwrite_option
+from terralearn.accuracy.sampling import sample_map
+from terralearn.cli.options import defaults_from, overwrite_option, seed_option
+from terralearn.cli.render import console
+
+option = defaults_from(sample_map)
 
 
-@click.command()
+@click.command(short_help="A stratified random sample of a class MAP, to label and assess.")
 @click.argument("map_path", metavar="MAP")
 @click.option(
     "--n", "n", type=int, required=True, help="Total number of points (unused with given counts)."
 )
 @click.option("--out", "out", required=True, help="Points to write (.gpkg).")
-@click.option(
+@option(
     "--allocation",
-    default="proportional",
-    show_default=True,
     help="proportional (with --min-per-class), equal, 'name=n,...' or a CSV file of class,n.",
 )
-@click.option(
+@option(
     "--min-per-class",
     type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
     help="Fewest points per class with proportional allocation (rare classes).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@seed_option(sample_map)
 @click.option(
     "--reference-from",
     default=None,
@@ -53,11 +54,6 @@ def sample(
     terralearn assess MAP --reference POINTS.
     Nodata is never sampled; the map is read in strips (any size).
     """
-    from rich.table import Table
-
-    from terralearn.accuracy.sampling import sample_map
-    from terralearn.cli.render import console
-
     points, strata, counts = sample_map(
         map_path, out, n, allocation=allocation, min_per_class=min_per_class, seed=seed,
         reference_from=reference_from, overwrite=overwrite,

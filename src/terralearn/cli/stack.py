@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
 
-from terralearn.cli.options import overwrite_option
+from terralearn.cli.options import described, overwrite_option
+from terralearn.cli.render import console
+from terralearn.io.vrt import stack_vrt
 
 
-@click.command()
+@click.command(
+    short_help="Stack one-band FILES as the bands of one image (a GDAL VRT; no pixels copied)."
+)
 @click.argument("files", nargs=-1, required=True)
 @click.option("--out", "out", required=True, help="The VRT to write (*.vrt).")
-@click.option(
+@described(
     "--names",
-    default=None,
-    help="Comma-separated band names, one per file [the differing part of the file names].",
+    describe="the differing part of the file names",
+    help="Comma-separated band names, one per file.",
 )
 @overwrite_option
 def stack(files: tuple[str, ...], out: str, names: str | None, overwrite: bool) -> None:
@@ -35,11 +40,6 @@ def stack(files: tuple[str, ...], out: str, names: str | None, overwrite: bool) 
     The files must share CRS, transform and size (else resample with gdalwarp) and have one
     band each.
     """
-    from rich.table import Table
-
-    from terralearn.cli.render import console
-    from terralearn.io.vrt import stack_vrt
-
     band_names = names.split(",") if names is not None else None
     result = stack_vrt(list(files), out, names=band_names, overwrite=overwrite)
     click.echo(f"wrote {result.path}: {len(result.bands)} bands")

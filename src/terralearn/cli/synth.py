@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from terralearn.cli.options import overwrite_option
+from terralearn.cli.options import defaults_from, overwrite_option, seed_option
+from terralearn.datasets.synthetic import make_scene
+
+option = defaults_from(make_scene)
 
 
 @click.command()
@@ -16,30 +19,24 @@ from terralearn.cli.options import overwrite_option
     type=click.Path(dir_okay=False),
     help="Output label GeoTIFF (uint8 class ids, 255 = no label), same grid as OUT.",
 )
-@click.option(
+@option(
     "--size",
     nargs=2,
     type=int,
-    default=(2048, 2048),
-    show_default=True,
     metavar="H W",
     help="Scene height and width in pixels (64 to 100000 each).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option(
-    "--resolution", type=float, default=10.0, show_default=True, help="Pixel size in metres."
-)
+@seed_option(make_scene)
+@option("--resolution", type=float, help="Pixel size in metres.")
 @click.option("--clouds", is_flag=True, help="Add partly transparent clouds and their shadows.")
 @click.option(
     "--nodata-edges",
     is_flag=True,
     help="Add slanted nodata strips at the scene edges (0 in OUT, 255 in the labels).",
 )
-@click.option(
+@option(
     "--block-size",
     type=int,
-    default=1024,
-    show_default=True,
     help="Pixels per side generated at once (memory only; the pixels do not depend on it).",
 )
 @overwrite_option
@@ -66,8 +63,6 @@ def synth(
     Example:
       terralearn synth scene.tif --labels labels.tif --size 2048 2048 --seed 1
     """
-    from terralearn.datasets.synthetic import make_scene
-
     info = make_scene(
         out,
         labels,

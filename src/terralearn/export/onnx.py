@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from terralearn._extras import require
 from terralearn._fs import atomic_output
 from terralearn.artifacts import load_task
 from terralearn.errors import ConfigError, IncompatibleError
@@ -28,15 +29,8 @@ TOLERANCE = 1e-4
 
 
 def _import_onnx() -> tuple[Any, Any]:
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError:
-        raise ConfigError(
-            "ONNX export needs onnx, onnxscript and onnxruntime; install them with "
-            "`pip install 'terralearn[onnx]'`"
-        ) from None
-    return onnx, onnxruntime
+    require("onnxscript", "onnx")  # torch.onnx.export's exporter
+    return require("onnx", "onnx"), require("onnxruntime", "onnx")
 
 
 def export_onnx(

@@ -11,19 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from terralearn.errors import ConfigError, InputNotFoundError
+from terralearn._extras import require
+from terralearn.errors import InputNotFoundError
 from terralearn.export.tfrecord import METADATA_FILE
 
 
 def import_tf() -> Any:
     """The ``tensorflow`` module, or one line saying how to install it."""
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise ConfigError(
-            "this needs TensorFlow; install it with `pip install 'terralearn[tf]'`"
-        ) from None
-    return tf
+    return require("tensorflow", "tf")
 
 
 def read_metadata(pattern: str | os.PathLike) -> tuple[list[str], dict[str, Any]]:

@@ -80,8 +80,8 @@ class PointSet:
         return replace(self, xy=self.xy[index], target=target, features=self.features[index])
 
 
-def _read_table(path: Path, source: str) -> pd.DataFrame:
-    """A DataFrame (CSV) or GeoDataFrame (vector formats)."""
+def read_table(path: Path, source: str) -> pd.DataFrame:
+    """The rows of a points file: a DataFrame (CSV) or GeoDataFrame (vector formats, Parquet)."""
     import geopandas as gpd
 
     suffix = path.suffix.lower()
@@ -327,7 +327,7 @@ def read_points(
     source = str(path)
     if not path.exists():
         raise InputNotFoundError(f"points file {source!r} does not exist; check the path")
-    df = _read_table(path, source)
+    df = read_table(path, source)
     if len(df) == 0:
         raise ConfigError(f"{source} has no rows; give a file with points")
     xy, out_crs = _coordinates(df, x, y, crs, source)

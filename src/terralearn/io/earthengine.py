@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from terralearn._extras import require
 from terralearn.errors import ConfigError, EarthEngineError, InputNotFoundError
 from terralearn.io.ee_fetch import cache_key, import_ee, open_ee
 from terralearn.pixels import NO_LABEL
@@ -211,7 +212,7 @@ def utm_crs(geometry) -> str:
 
 def grid_for(geometry, scale: float, crs: str | None = None) -> dict[str, Any]:
     """xee pixel grid covering ``geometry`` (lon/lat) at ``scale`` in ``crs``, north-up."""
-    from xee import fit_geometry
+    fit_geometry = require("xee", "ee").fit_geometry
 
     crs = crs or utm_crs(geometry)
     with warnings.catch_warnings():  # xee 0.1.2 calls the deprecated shapely.ops.transform

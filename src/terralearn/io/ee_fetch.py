@@ -30,6 +30,7 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from terralearn._extras import require
 from terralearn._fs import atomic_write_bytes, remove
 from terralearn._progress import progress_bar
 from terralearn.errors import ConfigError, EarthEngineError
@@ -45,14 +46,8 @@ QUOTA_PATTERN = re.compile(r"429|too many requests|quota|rate limit", re.IGNOREC
 
 def import_ee() -> Any:
     """The ``ee`` module (earthengine-api) and xee, or one line saying how to install them."""
-    try:
-        import ee
-        import xee  # noqa: F401  (registers the engine="ee" xarray backend)
-    except ImportError:
-        raise ConfigError(
-            "Earth Engine support needs earthengine-api and xee; install them with "
-            "`pip install 'terralearn[ee]'`"
-        ) from None
+    ee = require("ee", "ee")
+    require("xee", "ee")  # registers the engine="ee" xarray backend
     return ee
 
 

@@ -30,6 +30,7 @@ from terralearn.classes import ClassTable, product_name, read_class_file, table_
 from terralearn.config import to_yaml
 from terralearn.errors import AllNodataError, ConfigError
 from terralearn.geo import PREPARE_CACHE, gdal_env, window_bounds
+from terralearn.geo.distance import Distance
 from terralearn.io import open_image
 from terralearn.io.pairs import expand_pairs
 from terralearn.io.readers import check_same_grid_kind, crs_text, is_pixel_grid
@@ -115,15 +116,7 @@ class PrepareConfig:
 
 def parse_distance(value: int | float | str, resolution: float, option: str) -> float:
     """A distance in pixels from ``512`` (pixels), ``"512px"``, ``"3000m"`` or ``"5km"``."""
-    if isinstance(value, int | float):
-        return float(value)
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(px|m|km)?\s*", str(value))
-    if not match:
-        raise ConfigError(
-            f"{option} {value!r} is not a distance; write pixels (512), metres (3000m) or km (5km)"
-        )
-    number, unit = float(match.group(1)), match.group(2) or "px"
-    return {"px": number, "m": number / resolution, "km": number * 1000 / resolution}[unit]
+    return Distance.parse(value, option).pixels(resolution)
 
 
 def prepare(config: PrepareConfig, overwrite: bool = False, progress: bool = True) -> Path:

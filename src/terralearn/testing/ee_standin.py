@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from pyproj import Transformer
 
+from terralearn._extras import require
+
 EXTENT = (11.0, 46.0, 11.2, 46.15)  # lon/lat box covered by the catalog
 S2_BANDS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12"]
 S2_TIMES = [1688169600000 + k * 5 * 86_400_000 for k in range(3)]  # 2023-07-01 + 5 days
@@ -608,16 +610,15 @@ def make_module(world: World) -> types.ModuleType:
 @contextlib.contextmanager
 def installed(world: World | None = None) -> Iterator[World]:
     """Replace ``ee`` (for terralearn and xee) by the stand-in inside a ``with`` block."""
-    import xee.ext
-    import xee.helpers
+    xee_ext, xee_helpers = require("xee.ext", "ee"), require("xee.helpers", "ee")
 
     world = world or World()
     module = make_module(world)
-    saved = sys.modules.get("ee"), xee.ext.ee, xee.helpers.ee
+    saved = sys.modules.get("ee"), xee_ext.ee, xee_helpers.ee
     _WORLD.append(world)
     sys.modules["ee"] = module
-    xee.ext.ee = module
-    xee.helpers.ee = module
+    xee_ext.ee = module
+    xee_helpers.ee = module
     try:
         yield world
     finally:
@@ -626,4 +627,4 @@ def installed(world: World | None = None) -> Iterator[World]:
             sys.modules.pop("ee", None)
         else:
             sys.modules["ee"] = saved[0]
-        xee.ext.ee, xee.helpers.ee = saved[1], saved[2]
+        xee_ext.ee, xee_helpers.ee = saved[1], saved[2]

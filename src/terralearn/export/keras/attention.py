@@ -14,8 +14,10 @@ Shapes:
 
 from __future__ import annotations
 
-import keras
-from keras import layers, ops
+from terralearn._extras import require
+
+keras = require("keras", "tf")
+layers, ops = keras.layers, keras.ops
 
 
 @keras.saving.register_keras_serializable(package="terralearn")

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import keras
-from keras import layers
-
+from terralearn._extras import require
 from terralearn.errors import ConfigError
 from terralearn.export.keras.attention import TransformerBlock
+
+keras = require("keras", "tf")
+layers = keras.layers
 
 
 def _head(x, num_classes: int, activation: str | None):

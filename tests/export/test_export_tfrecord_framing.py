@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from terralearn.io.tfrecord import frame, masked_crc32c, read_records
+from terralearn.export.tfrecord import frame, masked_crc32c, read_records
 
 
 def _crc32c(data: bytes) -> int:
