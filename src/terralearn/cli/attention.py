@@ -8,11 +8,10 @@ import click
 
 from terralearn._fs import check_output
 from terralearn.artifacts import RunDir
-from terralearn.attention import attention_maps, write_attention_geotiff
+from terralearn.attention import attention_maps, plot_attention, write_attention_geotiff
 from terralearn.cli.options import checkpoint_option, defaults_from, described, overwrite_option
 from terralearn.cli.render import print_mapping
 from terralearn.errors import ConfigError
-from terralearn.viz.attention import plot_attention
 
 option = defaults_from(attention_maps)
 
