@@ -38,7 +38,7 @@ def test_public_api_names_resolve():
 def test_every_cli_command_module_imports():
     from terralearn.cli.main import COMMANDS
 
-    for name, target in COMMANDS.items():
+    for name, (target, _summary) in COMMANDS.items():
         module, attr = target.split(":")
         command = getattr(importlib.import_module(module), attr)
         assert command.name == name

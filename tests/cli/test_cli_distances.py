@@ -108,5 +108,5 @@ def test_graph_segments_takes_pixels_or_metres(scene, tmp_path, block, buffer):
                  "--segment-size", 64, "--epochs", 2, "--block-size", block, "--buffer", buffer,
                  "--out", tmp_path / "run", "--quiet")  # fmt: skip
     assert result.exit_code == 0, result.output
-    split = json.loads((tmp_path / "run" / "config.json").read_text())["split"]
+    split = json.loads((tmp_path / "run" / "run.json").read_text())["split"]
     assert (split["block_size"], split["buffer"]) == (24.0, 8.0)
