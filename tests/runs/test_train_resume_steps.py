@@ -45,3 +45,15 @@ def test_resume_continues_from_the_saved_global_step(tmp_path, tiny_store, monke
     with open(out / "logs" / "metrics.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows if r.get("val_miou")] == [0, 1]
+
+
+def test_last_checkpoint_follows_every_validation_even_without_improvement(tmp_path, tiny_store):
+    # a learning rate too small to change any prediction: the score never beats the first
+    # validation, so best.ckpt stays at epoch 0 while last.ckpt must keep up with the run
+    out = tmp_path / "run"
+    _train(tiny_store, "--out", out, "--epochs", "3", "--lr", "1e-12", "--patience", "0")
+    metrics = json.loads((out / "metrics.json").read_text())
+    last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    best = torch.load(out / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == metrics["steps"] == 3 * best["global_step"]
+    assert best["epoch"] == 0

@@ -314,7 +314,15 @@ def train(
             filename="best",
             monitor="val_miou",
             mode="max",
-            save_last=True,
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
+        # last.ckpt after every validation: Lightning's save_last only rewrites it when best.ckpt
+        # is saved too, so a run whose score stopped improving would resume from an old step
+        ModelCheckpoint(
+            dirpath=run.checkpoints,
+            filename="last",
+            monitor=None,
             save_top_k=1,
             enable_version_counter=False,
         ),
