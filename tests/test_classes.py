@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from terralearn.classes import (
-    IGNORE_INDEX,
     ClassInfo,
     ClassTable,
     decode_color_mask,
@@ -18,6 +17,7 @@ from terralearn.classes import (
     table_for_codes,
 )
 from terralearn.errors import ConfigError, InputNotFoundError
+from terralearn.pixels import NO_LABEL
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(
@@ -47,7 +47,7 @@ def test_dubai_classes_csv_has_mask_colours_and_ignore_rows():
     table = read_class_file(REAL / "dubai" / "classes.csv")
     assert table.names == ["land", "water", "building", "vegetation", "road"]
     assert table.is_color_mask and table.codes == [0, 1, 2, 3, 4]
-    assert table.index_of("#9b9b9b") == IGNORE_INDEX and table.index_of("#000000") == IGNORE_INDEX
+    assert table.index_of("#9b9b9b") == NO_LABEL and table.index_of("#000000") == NO_LABEL
     assert table.index_of("#E2A929") == 1 and table[1].color == "#e2a929"
 
 
@@ -68,7 +68,7 @@ def test_rows_sharing_a_name_merge_and_yaml_reads_the_same(tmp_path):
     assert csv_table == yaml_table
     assert csv_table.names == ["water", "forest"] and csv_table.codes == [11, 41]
     assert csv_table[1].values == (41, 42) and csv_table.index_of(42) == 1
-    assert csv_table.index_of(0) == IGNORE_INDEX
+    assert csv_table.index_of(0) == NO_LABEL
     assert csv_table[1].color == "#ff7f0e"  # no colour given: the default palette's 2nd
     np.testing.assert_array_equal(csv_table.lookup([42, 11, 0, 5]), [1, 0, 255, 255])
 
@@ -172,7 +172,7 @@ def test_decode_color_mask():
     mask = _mask({(0x84, 0x29, 0xF6): 10, (0xE2, 0xA9, 0x29): 20, (0x9B, 0x9B, 0x9B): 10})
     out = decode_color_mask(mask, table, "tile1.png")
     assert out.dtype == np.uint8 and out.shape == (4, 10)
-    np.testing.assert_array_equal(out[:, 0], [0, 1, 1, IGNORE_INDEX])
+    np.testing.assert_array_equal(out[:, 0], [0, 1, 1, NO_LABEL])
 
 
 def test_decode_color_mask_names_unknown_colours_with_counts():
@@ -201,5 +201,5 @@ def test_decode_a_real_dubai_mask():
     out = decode_color_mask(rgb, table, str(path))
     assert out.shape == (644, 797)
     values, counts = np.unique(out, return_counts=True)
-    assert values.tolist() == [0, 1, 2, 3, 4, IGNORE_INDEX]
+    assert values.tolist() == [0, 1, 2, 3, 4, NO_LABEL]
     assert counts.tolist() == [388530, 36569, 2779, 4377, 73093, 7920]

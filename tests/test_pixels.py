@@ -10,7 +10,7 @@ from terralearn.pixels import NO_LABEL, fill_invalid, valid_pixels
 
 def test_no_label_is_255_under_every_public_name():
     assert NO_LABEL == 255
-    assert classes.IGNORE_INDEX == NO_LABEL and io.IGNORE_INDEX == NO_LABEL
+    assert classes.NO_LABEL == NO_LABEL and io.NO_LABEL == NO_LABEL
     assert pixels.CODE_NODATA_16 == 65535
 
 

@@ -73,7 +73,6 @@ _EXPORTS: dict[str, str] = {
     "chip_offsets": "terralearn.geo",
     "chip_windows": "terralearn.geo",
     "valid_mask": "terralearn.io",
-    "IGNORE_INDEX": "terralearn.io",
     "NO_LABEL": "terralearn.pixels",
     "block_split": "terralearn.sampling",
     "block_kfold": "terralearn.sampling",

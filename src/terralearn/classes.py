@@ -29,8 +29,6 @@ from terralearn.pixels import NO_LABEL
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = NO_LABEL
-"""Former name of :data:`terralearn.pixels.NO_LABEL` (255), kept for existing callers."""
 IGNORE_NAME = "ignore"
 """A class name that means "no label" in a ``--classes`` file."""
 MAX_CODE = 65534

@@ -13,7 +13,8 @@ from rasterio.warp import transform_bounds
 from raster_helpers import write_raster
 from terralearn.classes import read_class_file
 from terralearn.errors import ConfigError
-from terralearn.io import IGNORE_INDEX, open_image, open_labels
+from terralearn.io import open_image, open_labels
+from terralearn.pixels import NO_LABEL
 
 H, W = 40, 60
 
@@ -51,7 +52,7 @@ def test_nlcd_raster_in_another_crs_gives_exactly_its_classes(tmp_path, image, c
     assert labels.table.codes == [11, 41, 82]
     assert labels.table.colors == ["#466b9f", "#68ab5f", "#ab6c28"]
     present = set(np.unique(labels.data.values).tolist())
-    assert present <= {0, 1, 2, IGNORE_INDEX} and {0, 1, 2} <= present
+    assert present <= {0, 1, 2, NO_LABEL} and {0, 1, 2} <= present
     assert (
         "codes [11, 41, 82] are NLCD (USGS National Land Cover Database) codes; using its class "
         "names and colours (--label-product nlcd)"

@@ -21,7 +21,8 @@ from terralearn.errors import (
     NoOverlapError,
     UnknownColumnError,
 )
-from terralearn.io import IGNORE_INDEX, Labels, open_image, open_labels
+from terralearn.io import Labels, open_image, open_labels
+from terralearn.pixels import NO_LABEL
 
 H, W = 20, 30  # label tests use a larger image than the reader tests
 X0, Y0 = 500000.0, 4000000.0
@@ -51,7 +52,7 @@ def polygons(tmp_path, name="labels.gpkg", crs=CRS, **columns):
 
 
 def expected(first: int, second: int) -> np.ndarray:
-    out = np.full((H, W), IGNORE_INDEX, np.uint8)
+    out = np.full((H, W), NO_LABEL, np.uint8)
     out[2:5, 3:6] = first
     out[10:12, 20:25] = second
     return out
@@ -69,7 +70,7 @@ def test_square_polygons_land_on_exact_pixels(tmp_path, image):
     np.testing.assert_array_equal(labels.data["x"].values, image["x"].values)
     assert labels.data.rio.crs == image.rio.crs
     assert labels.data.rio.transform() == image.rio.transform()
-    assert labels.data.rio.nodata == IGNORE_INDEX
+    assert labels.data.rio.nodata == NO_LABEL
 
 
 def test_classes_fix_the_ids(tmp_path, image):
@@ -154,7 +155,7 @@ def test_label_raster_on_the_same_grid(tmp_path, image):
     assert labels.classes == {0: "water", 1: "crop", 2: "tree"}
     assert labels.table.codes == [0, 1, 2]
     want = data[0].copy()
-    want[0, 0] = IGNORE_INDEX
+    want[0, 0] = NO_LABEL
     np.testing.assert_array_equal(labels.data.values, want)
 
 
@@ -200,14 +201,14 @@ def test_label_raster_in_geographic_crs(tmp_path, image, caplog):
     lc = ((np.array(lon) - lon0) / res).astype(int)
     lr = ((lat0 - np.array(lat)) / res).astype(int)
     want = data[0][lr, lc].reshape(H, W) - 1  # codes 1, 2 -> indices 0, 1
-    want[want == 255] = IGNORE_INDEX
+    want[want == 255] = NO_LABEL
     # pixel centres within 1/4 label pixel of a class edge may go either way in GDAL's warper
     fx = (np.array(lon) - lon0) / res % 1
     fy = (lat0 - np.array(lat)) / res % 1
     clear = ((np.abs(fx - 0.5) < 0.25) & (np.abs(fy - 0.5) < 0.25)).reshape(H, W)
     assert clear.sum() > 50
     np.testing.assert_array_equal(labels.data.values[clear], want[clear])
-    assert {0, 1, IGNORE_INDEX} <= set(np.unique(labels.data.values).tolist())
+    assert {0, 1, NO_LABEL} <= set(np.unique(labels.data.values).tolist())
     assert labels.classes == {0: "class_1", 1: "class_2"}
 
 
@@ -256,5 +257,5 @@ def test_shipped_landsat_sample_polygons():
         1: 81,
         2: 198,
         3: 212,
-        IGNORE_INDEX: 1860 * 2041 - (192 + 81 + 198 + 212),
+        NO_LABEL: 1860 * 2041 - (192 + 81 + 198 + 212),
     }

@@ -8,7 +8,8 @@ from io_helpers import CRS, write_tif
 from rasterio.features import rasterize
 from shapely.geometry import Polygon
 
-from terralearn.io import IGNORE_INDEX, open_image, open_labels
+from terralearn.io import open_image, open_labels
+from terralearn.pixels import NO_LABEL
 
 H, W = 20, 30
 X0, Y0 = 500000.0, 4000000.0  # the io_helpers grid: 10 m pixels
@@ -57,7 +58,7 @@ def test_polygon_labels_take_pixels_by_centre_not_by_touch(tmp_path):
     gpd.GeoDataFrame({"kind": ["water"]}, geometry=[_diamond()], crs=CRS).to_file(path)
 
     labels = open_labels(path, image).data.values
-    np.testing.assert_array_equal(labels, np.where(CENTRES, 0, IGNORE_INDEX))
+    np.testing.assert_array_equal(labels, np.where(CENTRES, 0, NO_LABEL))
 
     # the diamond does tell the two rules apart: all_touched labels twice the pixels
     transform = image.rio.transform()

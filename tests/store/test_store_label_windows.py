@@ -10,8 +10,9 @@ from shapely.geometry import box
 
 from raster_helpers import CRS, ORIGIN, write_raster
 from terralearn.errors import ConfigError
-from terralearn.io import IGNORE_INDEX, open_image, open_labels
+from terralearn.io import open_image, open_labels
 from terralearn.io.labels import LabelRows, open_label_rows
+from terralearn.pixels import NO_LABEL
 
 H, W = 50, 40
 
@@ -37,7 +38,7 @@ def _label_raster(tmp_path, dtype, nodata, name="labels.tif"):
 
 @pytest.mark.parametrize(
     ("dtype", "nodata"),
-    [("uint8", IGNORE_INDEX), ("uint8", None), ("int16", -1), ("float32", -9999.0), ("uint16", 7)],
+    [("uint8", NO_LABEL), ("uint8", None), ("int16", -1), ("float32", -9999.0), ("uint16", 7)],
 )
 @pytest.mark.parametrize("step", [1, 7, 16, H])
 def test_windows_equal_open_labels(tmp_path, image, dtype, nodata, step):
@@ -49,7 +50,7 @@ def test_windows_equal_open_labels(tmp_path, image, dtype, nodata, step):
 
 
 def test_identity_encoding_reads_into_the_given_array(tmp_path, image):
-    path = _label_raster(tmp_path, "uint8", IGNORE_INDEX)
+    path = _label_raster(tmp_path, "uint8", NO_LABEL)
     out = np.zeros((5, W), np.uint8)
     with open_label_rows(path, like=image) as reader:
         assert reader.read(10, 15, out=out, record=False) is out
@@ -59,7 +60,7 @@ def test_identity_encoding_reads_into_the_given_array(tmp_path, image):
 def test_classes_come_from_every_row_read_with_record(tmp_path, image):
     data = np.zeros((H, W), np.uint8)
     data[45:, :] = 3  # class 3 only in the last rows
-    path = write_raster(tmp_path / "labels.tif", data, nodata=IGNORE_INDEX)
+    path = write_raster(tmp_path / "labels.tif", data, nodata=NO_LABEL)
     with open_label_rows(path, like=image) as reader:
         reader.read(0, 40)
         reader.read(40, H, record=False)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from raster_helpers import CRS, ORIGIN, write_raster
-from terralearn.io import IGNORE_INDEX, open_image
+from terralearn.io import open_image
+from terralearn.pixels import NO_LABEL
 from terralearn.store import ChipStore, PrepareConfig, chips, prepare
 from terralearn.store.chips import read_unit, sweep_rows, sweep_step
 
@@ -36,9 +37,9 @@ def tiled_scene(tmp_path):
     image[:, :37, :23] = 0
     image[2, 120:131, :] = 0  # one band missing: not valid
     labels = rng.integers(0, 5, size=(H, W), dtype=np.uint8)
-    labels[150:170, 40:90] = IGNORE_INDEX
+    labels[150:170, 40:90] = NO_LABEL
     img = write_tiled(tmp_path / "image.tif", image, nodata=0)
-    lbl = write_tiled(tmp_path / "labels.tif", labels, nodata=IGNORE_INDEX)
+    lbl = write_tiled(tmp_path / "labels.tif", labels, nodata=NO_LABEL)
     return img, lbl, image, labels
 
 
@@ -87,7 +88,7 @@ def test_streamed_store_matches_numpy_on_every_chip(tmp_path, tiled_scene):
     img, lbl, image, labels = tiled_scene
     store = _store(tmp_path, "s", img, lbl, chip_size=24, stride=13, min_valid=0.0, split="random")
     valid = (image != 0).all(axis=0)
-    mask = np.where(valid, labels, IGNORE_INDEX)
+    mask = np.where(valid, labels, NO_LABEL)
     index = store.index
     # the grid keeps every chip (min_valid 0): 15 rows x 13 columns, edges snapped
     assert len(index) == 15 * 13

@@ -4,13 +4,11 @@
 ``open_labels`` puts vector or raster labels on that image's grid.
 """
 
-from terralearn.classes import IGNORE_INDEX
 from terralearn.io.labels import Labels, open_labels
 from terralearn.io.readers import describe_image, open_image, select_bands, valid_mask
 from terralearn.io.vrt import stack_vrt
 
 __all__ = [
-    "IGNORE_INDEX",
     "Labels",
     "describe_image",
     "open_image",
