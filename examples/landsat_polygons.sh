@@ -15,7 +15,7 @@ terralearn train store --model unet_small --out run --epochs 40 --batch-size 16 
 terralearn predict run "$DATA/landsat8_sample.tif" prediction.tif --uncertainty --overwrite --quiet
 python - <<'PY'
 import rasterio
-from terralearn.runs.layout import RunDir
+from terralearn.artifacts import RunDir
 from terralearn.viz.colors import rgb_composite
 from terralearn.viz.maps import plot_class_map
 
