@@ -7,7 +7,7 @@ import click
 from terralearn.cli.options import checkpoint_option, defaults_from, overwrite_option, quiet_option
 from terralearn.predict import predict_raster
 from terralearn.predict.model import load_predictor
-from terralearn.predict.windows import DEFAULT_TILE_SIZE, check_tiling
+from terralearn.predict.windows import BLENDS, CROP_OVERLAP, CROP_TILE_SIZE, check_tiling
 from terralearn.predict.writers import output_paths
 
 option = defaults_from(predict_raster)
@@ -20,18 +20,25 @@ option = defaults_from(predict_raster)
 @option(
     "--tile-size",
     type=int,
-    describe=f"{DEFAULT_TILE_SIZE}, or 4x the training chip size (256 to 1024)",
+    describe=f"{CROP_TILE_SIZE}; with --blend smooth 512, or 4x the training chip size",
     help="Tile side in pixels.",
 )
 @option(
     "--overlap",
     type=int,
-    describe="the model's receptive field, rounded up to 32, at most a quarter of the tile",
+    describe=f"{CROP_OVERLAP} (a {CROP_OVERLAP // 2} px margin around each tile's core); with "
+    "--blend smooth the model's receptive field, at most a quarter of the tile",
     help="Pixels shared by neighbouring tiles.",
 )
-@option("--batch-size", type=int, help="Tiles per forward pass.")
 @option(
-    "--blend", type=click.Choice(["smooth", "constant"]), help="Weighting of overlapping tiles."
+    "--batch-size", type=int, describe="about a megapixel of tiles", help="Tiles per forward pass."
+)
+@option(
+    "--blend",
+    type=click.Choice(BLENDS),
+    describe="crop; smooth for models with global attention (ViTs)",
+    help="crop: each pixel from the one tile whose core holds it; smooth: cross-fade over the "
+    "overlap; constant: cut at the middle of the overlap.",
 )
 @click.option("--tta", is_flag=True, help="Test-time augmentation: mean of the 8 rotations/flips.")
 @click.option(
@@ -68,14 +75,21 @@ option = defaults_from(predict_raster)
     field="dask",
     describe="tiles predicted in this process",
     metavar="local:N|ADDRESS",
-    help="Predict tiles on Dask workers: N local processes or a scheduler address.",
+    help="Predict on Dask workers (N local processes or a scheduler address): each worker "
+    "reads IMAGE (a path it can see, or a URL) and writes its parts of OUTPUT itself.",
+)
+@option(
+    "--dask-timeout",
+    type=float,
+    metavar="SECONDS",
+    help="How long to wait for the scheduler at --dask ADDRESS.",
 )
 @checkpoint_option
 @overwrite_option
 @quiet_option
 def predict(
     run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
-    vectorize, write, min_area, dask_spec, checkpoint, overwrite, quiet, pixel_grid,
+    vectorize, write, min_area, dask_spec, dask_timeout, checkpoint, overwrite, quiet, pixel_grid,
 ) -> None:  # fmt: skip
     """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG, .zarr or .png).
 
@@ -95,13 +109,15 @@ def predict(
     result = predict_raster(
         model, image, output, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
         tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
-        min_area=min_area, blend=blend, dask=dask_spec, overwrite=overwrite, progress=not quiet,
+        min_area=min_area, blend=blend, dask=dask_spec, dask_timeout=dask_timeout,
+        overwrite=overwrite, progress=not quiet,
         pixel_grid=pixel_grid, write=write,
     )  # fmt: skip
     mpx = result.height * result.width / 1e6
     click.echo(  # plain lines (no wrapping): scripts read the paths
         f"predicted {result.height} x {result.width} px ({mpx:.2f} Mpx) in {result.tiles} tiles "
-        f"of {result.tile_size} px, overlap {result.overlap}, {result.seconds:.1f} s "
+        f"of {result.tile_size} px, overlap {result.overlap} ({result.blend}), "
+        f"{result.seconds:.1f} s "
         f"({mpx / max(result.seconds, 1e-9):.2f} Mpx/s)"
     )
     for kind, path in result.paths.items():

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +27,21 @@ from terralearn.geo import gdal_env
 from terralearn.io import open_image
 from terralearn.io.readers import PIXEL_GRID_ATTR, is_pixel_grid
 from terralearn.pixels import NO_LABEL
-from terralearn.predict.dask_ import dask_client, dask_runner, parse_dask
+from terralearn.predict.dask_ import DEFAULT_TIMEOUT, dask_client, parse_dask
 from terralearn.predict.engine import class_map, entropy, iter_predictions
 from terralearn.predict.model import Predictor, check_image, load_predictor
 from terralearn.predict.vectorize import polygons, read_class_map, write_polygons
 from terralearn.predict.windows import (
+    BLENDS,
     Blend,
     TileLayout,
     check_tiling,
+    default_batch_size,
+    default_blend,
     default_overlap,
     default_tile_size,
 )
+from terralearn.predict.workers import Job, predict_on_workers, worker_source
 from terralearn.predict.writers import (
     GEOTIFF_SUFFIXES,
     PNG_SUFFIX,
@@ -45,6 +51,7 @@ from terralearn.predict.writers import (
     PngWriter,
     ZarrWriter,
     class_legend,
+    copy_zarr_windows,
     output_paths,
     write_category_names,
 )
@@ -63,6 +70,8 @@ class PredictionResult:
         tiles: number of tiles in the layout.
         seconds: wall time.
         class_counts: class id -> number of pixels.
+        blend: how overlapping tiles were combined.
+        batch_size: tiles per forward pass.
     """
 
     paths: dict[str, Path]
@@ -73,6 +82,8 @@ class PredictionResult:
     tiles: int
     seconds: float
     class_counts: dict[int, int] = field(default_factory=dict)
+    blend: str = "crop"
+    batch_size: int = 1
 
 
 def _prepare(
@@ -80,11 +91,13 @@ def _prepare(
     image: Any,
     tile_size: int | None,
     overlap: int | None,
-    blend: Blend,
+    blend: Blend | None,
     pixel_grid: bool = False,
 ) -> tuple[Predictor, Any, TileLayout]:
     if tile_size is not None and overlap is not None:
         check_tiling(tile_size, overlap)  # before loading anything
+    if blend is not None and blend not in BLENDS:
+        raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
     predictor = load_predictor(model_or_run)
     name = os.fspath(image) if isinstance(image, str | os.PathLike) else "<in-memory>"
     # no dask for files: each band of rows is one windowed read through one dataset handle,
@@ -92,9 +105,10 @@ def _prepare(
     opened = open_image(image, chunks=None, pixel_grid=pixel_grid)
     _check_grid_kind(predictor, _run_value(model_or_run, "crs"), opened, name)
     da = check_image(predictor, opened, name)
-    tile = tile_size if tile_size is not None else default_tile_size(predictor.chip_size)
+    blend = blend or default_blend(predictor.global_context)
+    tile = tile_size if tile_size is not None else default_tile_size(predictor.chip_size, blend)
     if overlap is None:
-        overlap = default_overlap(predictor.receptive_field, tile, predictor.align)
+        overlap = default_overlap(predictor.receptive_field, tile, predictor.align, blend)
     layout = TileLayout(int(da.sizes["y"]), int(da.sizes["x"]), tile, overlap, blend)
     return predictor, da, layout
 
@@ -132,9 +146,9 @@ def predict_array(
     *,
     tile_size: int | None = None,
     overlap: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     tta: bool = False,
-    blend: Blend = "smooth",
+    blend: Blend | None = None,
     pixel_grid: bool = False,
 ):
     """Class probabilities of a (small) image, in memory.
@@ -142,12 +156,11 @@ def predict_array(
     Args:
         model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
         image: an image path or a DataArray (see :func:`terralearn.io.open_image`).
-        tile_size: tile side in pixels (default 512, or 4x the training chip size).
-        overlap: pixels shared by neighbouring tiles (default: the receptive field rounded up
-            to 32, at most a quarter of the tile).
-        batch_size: tiles per forward pass.
+        tile_size: tile side in pixels (default: see :func:`predict_raster`).
+        overlap: pixels shared by neighbouring tiles (default: see :func:`predict_raster`).
+        batch_size: tiles per forward pass (default: about a megapixel of tiles).
         tta: average the 8 D4 rotations/flips.
-        blend: ``"smooth"`` (cross-fade, no seams) or ``"constant"`` (each pixel from one tile).
+        blend: ``"crop"``, ``"smooth"`` or ``"constant"`` (default: see :func:`predict_raster`).
         pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid.
 
     Returns:
@@ -158,9 +171,10 @@ def predict_array(
     import xarray as xr
 
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
+    batch = batch_size or default_batch_size(layout.tile_h, layout.tile_w)
     out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
     with gdal_env(), retained_memory():
-        for y0, x0, probabilities, _ in iter_predictions(predictor, da, layout, batch_size, tta):
+        for y0, x0, probabilities, _ in iter_predictions(predictor, da, layout, batch, tta):
             h, w = probabilities.shape[1:]
             out[:, y0 : y0 + h, x0 : x0 + w] = probabilities
     names = [predictor.classes[i] for i in sorted(predictor.classes)]
@@ -182,14 +196,15 @@ def predict_raster(
     *,
     tile_size: int | None = None,
     overlap: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     tta: bool = False,
     probabilities: bool = False,
     uncertainty: bool = False,
     vectorize: bool = False,
     min_area: float = 0.0,
-    blend: Blend = "smooth",
+    blend: Blend | None = None,
     dask: Any = None,
+    dask_timeout: float = DEFAULT_TIMEOUT,
     overwrite: bool = False,
     progress: bool = True,
     pixel_grid: bool = False,
@@ -197,31 +212,38 @@ def predict_raster(
 ) -> PredictionResult:
     """Predict a raster of any size tile by tile and write a georeferenced class map.
 
-    Memory does not grow with the raster: tiles are read, predicted and blended one block of
-    tiles (a tile row, a few thousand columns wide) at a time and finished windows go straight
-    to disk. Every output is written under a temporary
-    name and renamed at the end, so an interrupted run leaves nothing at ``output``.
+    Memory does not grow with the raster: tiles are read and predicted one block of tiles (a
+    tile row, a few thousand columns wide) at a time and finished windows go straight to disk.
+    With ``dask``, each Dask worker reads, predicts and writes its own parts of the raster
+    (:mod:`terralearn.predict.workers`). Every output is written under a temporary name and
+    renamed at the end, so an interrupted run leaves nothing at ``output``.
 
     Args:
         model_or_run: a run directory, a ``(task, info)`` pair, or a ``torch.nn.Module``.
-        image: an image path or a DataArray; it needs the bands the model was trained on.
+        image: an image path or URL, or a DataArray; it needs the bands the model was trained on.
         output: ``*.tif`` (Cloud-Optimized GeoTIFF: class map with a colour table, class names
             in the tags and as category names in ``*.tif.aux.xml``; no CRS for a pixel-grid
             image), ``*.zarr`` (arrays ``class``/``probabilities``/``uncertainty``, CRS in
             ``spatial_ref``) or ``*.png`` (RGB in the class colours of the run, black where the
             input has no valid value; the class map alone, held in memory until written).
-        tile_size: tile side in pixels (default 512, or 4x the training chip size).
-        overlap: pixels shared by neighbouring tiles (default: receptive field rounded up to 32,
-            at most a quarter of the tile).
-        batch_size: tiles per forward pass.
+        tile_size: tile side in pixels (default 1024 with ``"crop"``; with ``"smooth"``: 512,
+            or 4x the training chip size within [256, 1024]).
+        overlap: pixels shared by neighbouring tiles (default 64 with ``"crop"``: a 32 px
+            margin; otherwise the receptive field rounded up to 32, at most a quarter of the tile).
+        batch_size: tiles per forward pass (default: about a megapixel of tiles).
         tta: test-time augmentation, the mean over the 8 D4 rotations/flips.
         probabilities: also write per-class probabilities (``NAME_probabilities.tif``).
         uncertainty: also write the entropy of the mean prediction (``NAME_uncertainty.tif``).
         vectorize: also write class polygons to ``NAME.gpkg``.
         min_area: smallest polygon kept, in square CRS units.
-        blend: ``"smooth"`` or ``"constant"`` (see :mod:`terralearn.predict.windows`).
-        dask: ``"local:N"``, a scheduler address, or a ``distributed.Client``: predict tiles in
-            parallel on Dask workers (same output).
+        blend: ``"crop"`` (each pixel from the one tile whose core holds it; the default, and
+            the only one with ``dask``), ``"smooth"`` (cross-fade; the default for models with
+            global attention, ViTs) or ``"constant"`` (see :mod:`terralearn.predict.windows`).
+        dask: ``"local:N"``, a scheduler address, or a ``distributed.Client``: the workers read
+            ``image`` (a path they can see, or a URL) and write the output (a path they can
+            write) themselves. A ``.tif``/``.png`` output is built from a temporary Zarr store
+            the workers write, beside ``output``.
+        dask_timeout: seconds to wait for the scheduler at ``dask``.
         overwrite: replace existing outputs.
         progress: show a progress bar.
         pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid; JPEG/PNG
@@ -241,24 +263,32 @@ def predict_raster(
         OutputExistsError: an output exists and ``overwrite`` is False.
     """
     start = time.perf_counter()
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     if min_area < 0:
         raise ConfigError(f"--min-area must be >= 0, got {min_area}")
-    if isinstance(dask, str):
-        parse_dask(dask)  # a typo fails before the model loads
+    source = None
+    if dask is not None:
+        if isinstance(dask, str):
+            parse_dask(dask)  # a typo fails before the model loads
+        if blend not in (None, "crop"):
+            raise ConfigError(
+                f"--blend {blend} cannot be used with --dask: each worker writes whole chunks "
+                "of its own part; use --blend crop (the default)"
+            )
+        blend, source = "crop", worker_source(image)
     if write not in WRITE_MODES:
         raise ConfigError(f"--write {write!r} is unknown; use one of {', '.join(WRITE_MODES)}")
     finals = output_paths(output, probabilities, uncertainty, vectorize)
     for path in finals.values():
         check_output(path, overwrite)
     predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
+    batch = batch_size or default_batch_size(layout.tile_h, layout.tile_w)
     legend = class_legend(predictor.table, write)
-    to_values = legend.lookup()
     grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
-    is_tiff = finals["class"].suffix.lower() in GEOTIFF_SUFFIXES
-    is_png = finals["class"].suffix.lower() == PNG_SUFFIX
-    counts = np.zeros(256, dtype=np.int64)
+    suffix = finals["class"].suffix.lower()
+    is_tiff, is_png = suffix in GEOTIFF_SUFFIXES, suffix == PNG_SUFFIX
+    chunks = layout.chunks if layout.blend == "crop" else None
     with contextlib.ExitStack() as stack:
         stack.enter_context(gdal_env())
         stack.enter_context(retained_memory())  # half the forward time (see terralearn._memory)
@@ -278,29 +308,43 @@ def predict_raster(
             writer = GeoTiffWriter(temps, grid, predictor.classes, legend)
         else:
             writer = ZarrWriter(
-                temps["class"], grid, predictor.classes, probabilities, uncertainty, legend
-            )
-        runner = None
-        if dask is not None:
-            runner = dask_runner(stack.enter_context(dask_client(dask)))
+                temps["class"], grid, predictor.classes, probabilities, uncertainty, legend,
+                chunks,
+            )  # fmt: skip
         try:
-            total = layout.height * layout.width
+            total = grid.height * grid.width
             with progress_bar(total, "predict", enabled=progress, unit="px") as bar:
-                done = 0
-                for y0, x0, probs, valid in iter_predictions(
-                    predictor, da, layout, batch_size, tta, runner
-                ):
-                    classes = class_map(probs, valid, NO_LABEL)
-                    counts += np.bincount(classes.ravel(), minlength=256)
-                    writer.write(
-                        y0, x0, to_values[classes],
-                        probs if probabilities else None,
-                        entropy(probs) if uncertainty else None,
-                    )  # fmt: skip
-                    done += classes.size
-                    rate = done / max(time.perf_counter() - start, 1e-9)
+                done = [0]
+
+                def advance(pixels: int) -> None:
+                    done[0] += pixels
+                    rate = done[0] / max(time.perf_counter() - start, 1e-9)
                     bar.update(description=f"predict {rate / 1e6:.2f} Mpx/s")
-                    bar.advance(classes.size)
+                    bar.advance(pixels)
+
+                if dask is None:
+                    counts = _predict_here(
+                        predictor, da, layout, batch, tta, writer, legend.lookup(),
+                        probabilities, uncertainty, advance,
+                    )  # fmt: skip
+                else:
+                    client = stack.enter_context(dask_client(dask, dask_timeout))
+                    if isinstance(writer, ZarrWriter):
+                        target = temps["class"]
+                    else:  # the workers write Zarr; the COG or PNG is built from it here
+                        scratch = tempfile.mkdtemp(prefix=f".{finals['class'].name}.parts-",
+                                                   dir=finals["class"].parent)  # fmt: skip
+                        stack.callback(shutil.rmtree, scratch, True)
+                        target = Path(scratch) / "map.zarr"
+                        ZarrWriter(target, grid, predictor.classes, probabilities, uncertainty,
+                                   legend, chunks)  # fmt: skip
+                    job = Job(
+                        predictor, source, pixel_grid, layout, os.fspath(target), legend.lookup(),
+                        probabilities, uncertainty, batch, tta,
+                    )  # fmt: skip
+                    counts = predict_on_workers(client, job, advance)
+                    if not isinstance(writer, ZarrWriter):
+                        copy_zarr_windows(target, writer, probabilities, uncertainty)
             writer.close()
         except BaseException:
             writer.abort()
@@ -322,4 +366,24 @@ def predict_raster(
         tiles=layout.num_tiles,
         seconds=time.perf_counter() - start,
         class_counts={i: int(counts[i]) for i in predictor.classes if counts[i]},
+        blend=layout.blend,
+        batch_size=batch,
     )
+
+
+def _predict_here(
+    predictor: Predictor, image: Any, layout: TileLayout, batch_size: int, tta: bool,
+    writer: Any, to_values: np.ndarray, probabilities: bool, uncertainty: bool, advance: Any,
+) -> np.ndarray:  # fmt: skip
+    """Predict in this process, writing windows as they complete; return pixels per class."""
+    counts = np.zeros(256, dtype=np.int64)
+    for y0, x0, probs, valid in iter_predictions(predictor, image, layout, batch_size, tta):
+        classes = class_map(probs, valid, NO_LABEL)
+        counts += np.bincount(classes.ravel(), minlength=256)
+        writer.write(
+            y0, x0, to_values[classes],
+            probs if probabilities else None,
+            entropy(probs) if uncertainty else None,
+        )  # fmt: skip
+        advance(classes.size)
+    return counts

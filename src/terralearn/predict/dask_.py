@@ -1,31 +1,29 @@
-"""Scale-out with Dask ``distributed``: tiles are predicted on workers, written by this process.
+"""Dask ``distributed`` clients for prediction: a local cluster or a running scheduler.
 
 ``--dask local:N`` starts a :class:`distributed.LocalCluster` of ``N`` worker processes that
 share this machine's cores (each runs torch on ``cores // N`` threads); any other value is the
-address of a running scheduler (``tcp://host:8786``). The model is sent to every worker once;
-this process reads the blocks of tiles, submits their batches a few blocks ahead, and blends the
-results in tile order, so the output is the single-process output. Bit for bit when the workers
-run torch on as many threads as this process does: with another thread count torch's
-convolutions sum in another order, and probabilities differ in the last float32 bits (about
-1e-7), which can flip the class of a pixel where two classes tie. ``distributed`` is imported
-only here, when asked for.
+address of a running scheduler (``tcp://host:8786``), whose workers predict with the threads
+they were started with (``dask worker --nthreads``; torch then uses one thread per worker
+process, as Dask sets ``OMP_NUM_THREADS=1``). What the workers do is in
+:mod:`terralearn.predict.workers`. Outputs equal the single-process output bit for bit when
+the workers run torch on as many threads as this process does: with another thread count
+torch's convolutions sum in another order, and probabilities differ in the last float32 bits
+(about 1e-7), which can flip the class of a pixel where two classes tie. ``distributed`` is
+imported only here and in the workers module, when asked for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
-
-import numpy as np
 
 from terralearn._memory import enabled as retain_memory_enabled
 from terralearn._memory import retain_freed_memory
 from terralearn.errors import ConfigError
-from terralearn.predict.engine import Block, BlockResult
-from terralearn.predict.model import Predictor
+
+DEFAULT_TIMEOUT = 20.0  # seconds to wait for a scheduler
 
 
 def _import_distributed():
@@ -59,10 +57,13 @@ def parse_dask(spec: str) -> tuple[str, int | str]:
 
 
 @contextlib.contextmanager
-def dask_client(spec: Any) -> Iterator[Any]:
+def dask_client(spec: Any, timeout: float = DEFAULT_TIMEOUT) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec`` (``local:N``, an address, or a Client to reuse).
 
     A cluster started here is shut down on exit; a given Client is left open.
+
+    Raises:
+        ConfigError: no scheduler answers at the address within ``timeout`` seconds.
     """
     distributed = _import_distributed()
     if isinstance(spec, distributed.Client):
@@ -85,11 +86,12 @@ def dask_client(spec: Any) -> Iterator[Any]:
             cluster.close()
         return
     try:
-        client = distributed.Client(str(value), timeout="20s")
-    except OSError as exc:
+        client = distributed.Client(str(value), timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
         raise ConfigError(
-            f"--dask {value!r}: cannot reach a Dask scheduler there ({exc}); "
-            "check the address or use --dask local:N"
+            f"--dask {value!r}: no Dask scheduler answered within {timeout:g} s "
+            f"({_first_line(exc)}); check the address (tcp://HOST:8786, from `dask scheduler`) "
+            "or use --dask local:N"
         ) from None
     try:
         yield client
@@ -110,52 +112,6 @@ def _set_torch_threads(count: int) -> None:
     torch.set_num_threads(count)
 
 
-def _predict_batch(predictor: Predictor, batch: np.ndarray, tta: bool) -> np.ndarray:
-    return predictor(batch, tta)
-
-
-def dask_runner(client: Any, ahead: int | None = None):
-    """A runner for :func:`terralearn.predict.engine.iter_predictions` that uses ``client``.
-
-    Args:
-        client: a ``distributed.Client``.
-        ahead: blocks of tiles in flight at once (default: 2 per worker, at least 2).
-    """
-
-    def run(
-        predictor: Predictor, blocks: Iterable[Block], batch_size: int, tta: bool
-    ) -> Iterator[BlockResult]:
-        workers = max(len(client.scheduler_info().get("workers", {})), 1)
-        depth = ahead or max(2, 2 * workers)
-        model = client.scatter(predictor, broadcast=True, hash=False)
-        pending: deque[tuple[Block, list[Any]]] = deque()
-        try:
-            for block in blocks:
-                futures = [
-                    client.submit(
-                        _predict_batch,
-                        model,
-                        np.stack([t for _, _, t in block.tiles[i : i + batch_size]]),
-                        tta,
-                        pure=False,
-                    )  # fmt: skip
-                    for i in range(0, len(block.tiles), batch_size)
-                ]
-                pending.append((block, futures))
-                if len(pending) >= depth:
-                    yield _collect(*pending.popleft())
-            while pending:
-                yield _collect(*pending.popleft())
-        finally:
-            for _, futures in pending:
-                client.cancel(futures)
-            client.cancel(model)
-
-    return run
-
-
-def _collect(block: Block, futures: list[Any]) -> BlockResult:
-    out: list[np.ndarray] = []
-    for future in futures:
-        out.extend(future.result())
-    return block, out
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -14,6 +14,11 @@ block is one tile row across a few thousand columns (:func:`tiles_per_block` til
    later tiles still add to goes on: the right edge to the next block, the bottom edge (the
    overlap rows, the only buffer as wide as the raster) to the next tile row;
 4. :func:`iter_predictions` turns those windows into normalised probabilities (NaN on nodata).
+
+With ``"crop"`` tiles (:mod:`terralearn.predict.windows`) step 3 is :class:`Cropper`: each tile's
+core is copied out, nothing is summed or carried to the next block, and a block's window is its
+tiles' cores side by side. :func:`iter_predictions` can then run on any rectangle of tiles
+(``rows``, ``cols``), which is how a Dask worker predicts its own part of the raster.
 """
 
 from __future__ import annotations
@@ -65,7 +70,12 @@ def tiles_per_block(layout: TileLayout, batch_size: int) -> int:
 
 
 def read_blocks(
-    image, layout: TileLayout, fill: list[float] | tuple, per_block: int
+    image,
+    layout: TileLayout,
+    fill: list[float] | tuple,
+    per_block: int,
+    rows: range | None = None,
+    cols: range | None = None,
 ) -> Iterator[Block]:
     """Read the image one block of tiles at a time, tile rows top to bottom.
 
@@ -74,24 +84,29 @@ def read_blocks(
         layout: the tiles.
         fill: per-band value written over nodata pixels before prediction.
         per_block: tiles per block (see :func:`tiles_per_block`).
+        rows: tile rows to read (default all).
+        cols: tile columns to read (default all).
     """
     nodata = image.rio.nodata  # once: a ``.rio`` accessor on each window would make a reference
     # cycle holding its pixels until the garbage collector runs
     th, tw = layout.tile_h, layout.tile_w
-    cols = layout.col_starts
-    for r, y0 in enumerate(layout.row_starts):
-        for c0 in range(0, len(cols), per_block):
-            c1 = min(c0 + per_block, len(cols))
-            x0, x1 = cols[c0], cols[c1 - 1] + tw
+    row_starts, col_starts = layout.row_starts, layout.col_starts
+    rows = rows if rows is not None else range(len(row_starts))
+    cols = cols if cols is not None else range(len(col_starts))
+    for r in rows:
+        y0 = row_starts[r]
+        for c0 in range(cols.start, cols.stop, per_block):
+            c1 = min(c0 + per_block, cols.stop)
+            x0, x1 = col_starts[c0], col_starts[c1 - 1] + tw
             raw = np.asarray(image.isel(y=slice(y0, y0 + th), x=slice(x0, x1)).values)
             valid = valid_pixels(raw, nodata)
             data = fill_invalid(raw, valid, fill)
             del raw
             tiles = [
-                (c, cols[c], data[:, :, cols[c] - x0 : cols[c] - x0 + tw])
+                (c, col_starts[c], data[:, :, col_starts[c] - x0 : col_starts[c] - x0 + tw])
                 for c in range(c0, c1)
                 # an all-nodata tile stays nodata: skip the network
-                if valid[:, cols[c] - x0 : cols[c] - x0 + tw].any()
+                if valid[:, col_starts[c] - x0 : col_starts[c] - x0 + tw].any()
             ]
             yield Block(r, c0, c1, y0, x0, valid, tiles)
 
@@ -106,6 +121,36 @@ def run_local(
             batch = np.stack([t for _, _, t in block.tiles[i : i + batch_size]])
             out.extend(predictor(batch, tta))
         yield block, out
+
+
+class Cropper:
+    """``"crop"`` tiles: each tile's core, copied out (see :mod:`terralearn.predict.windows`).
+
+    Blocks may come in any order.
+
+    Args:
+        layout: the tiles (``blend="crop"``).
+        num_classes: ``K``.
+    """
+
+    def __init__(self, layout: TileLayout, num_classes: int) -> None:
+        self.k = num_classes
+        self._rows, self._cols = layout.row_cores, layout.col_cores
+
+    def add(
+        self, block: Block, probabilities: list[np.ndarray]
+    ) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """The block's cores ``(y0, x0, probabilities (K, h, w), valid (h, w))``; NaN and not
+        valid where a tile was skipped (no valid pixel) or the input is not valid."""
+        (ya, yb), cols = self._rows[block.row], self._cols
+        xa, xb = cols[block.c0][0], cols[block.c1 - 1][1]
+        out = np.full((self.k, yb - ya, xb - xa), np.nan, dtype=np.float32)
+        top = ya - block.y0
+        for (c, x0, _), p in zip(block.tiles, probabilities, strict=True):
+            a, b = cols[c]
+            out[:, :, a - xa : b - xa] = p[:, top : top + yb - ya, a - x0 : b - x0]
+        valid = block.valid[top : top + yb - ya, xa - block.x0 : xb - block.x0]
+        return ya, xa, out, valid
 
 
 class Blender:
@@ -181,6 +226,8 @@ def iter_predictions(
     batch_size: int = 8,
     tta: bool = False,
     runner=None,
+    rows: range | None = None,
+    cols: range | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
     """Blended class probabilities, streamed window by window (rows of windows top to bottom).
 
@@ -192,6 +239,8 @@ def iter_predictions(
         tta: average the 8 D4 rotations/flips of every tile.
         runner: ``runner(predictor, blocks, batch_size, tta)`` yielding ``(block,
             probabilities)`` in order; default :func:`run_local`.
+        rows: tile rows to predict (``"crop"`` only; default all).
+        cols: tile columns to predict (``"crop"`` only; default all).
 
     Yields:
         ``(y0, x0, probabilities (K, h, w) float32, valid (h, w) bool)``: windows that tile the
@@ -199,9 +248,13 @@ def iter_predictions(
     """
     runner = runner or run_local
     k = len(predictor.classes)
-    blender = Blender(layout, k)
+    crop = layout.blend == "crop"
+    if not crop and (rows is not None or cols is not None):
+        raise ValueError("only 'crop' tiles can be predicted part by part")
+    combine = Cropper(layout, k) if crop else Blender(layout, k)
     per_block = tiles_per_block(layout, batch_size)
-    blocks = read_blocks(image, layout, fill_values(predictor, image.sizes["band"]), per_block)
+    fill = fill_values(predictor, image.sizes["band"])
+    blocks = read_blocks(image, layout, fill, per_block, rows, cols)
     for block, probabilities in runner(predictor, blocks, batch_size, tta):
         for p in probabilities:
             if p.shape[0] != k:
@@ -209,7 +262,12 @@ def iter_predictions(
                     f"{predictor.source} returned {p.shape[0]} class bands but has {k} "
                     "class names; the run's classes do not match its checkpoint"
                 )
-        y0, x0, total, weight = blender.add(block, probabilities)
+        if crop:
+            y0, x0, mean, valid = combine.add(block, probabilities)
+            mean[:, ~valid] = np.nan
+            yield y0, x0, mean, valid
+            continue
+        y0, x0, total, weight = combine.add(block, probabilities)
         h, w = weight.shape
         valid = block.valid[:h, :w] & (weight > 0)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -37,6 +37,7 @@ class Predictor:
         chip_size: training chip size (for the default tile size).
         receptive_field: input pixels one output depends on (None: unknown).
         align: the network's down-sampling factor (tiles starting on multiples of it stay exact).
+        global_context: every output depends on the whole input (a ViT's global attention).
         fill: per-band value put where the input is nodata (the training mean: normalises to 0).
         source: a name for messages (the run path or the module's class).
         table: code, name and colour of each class (default: code = index).
@@ -51,6 +52,7 @@ class Predictor:
     chip_size: int | None = None
     receptive_field: int | None = None
     align: int = 1
+    global_context: bool = False
     fill: np.ndarray | None = None
     source: str = "the model"
     table: ClassTable | None = None
@@ -158,6 +160,7 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
         chip_size=int(info.chip_size) if info is not None and info.chip_size else None,
         receptive_field=int(rf) if isinstance(rf, int) else None,
         align=_alignment(network, depth),
+        global_context=bool(getattr(network, "global_context", False)),
         fill=fill,
         source=source or f"the model ({type(task).__name__})",
         table=info.table if info is not None else None,

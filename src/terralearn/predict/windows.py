@@ -20,6 +20,20 @@ partition of unity:
 Edges on the raster's border keep weight 1: there is no neighbour to blend with. With an overlap
 above half a tile three tiles can share a pixel and the sums exceed 1; the engine divides by the
 summed weights, so any positive weights work.
+
+``"crop"`` (margin cropping, the default for networks with a finite receptive field) lays tiles
+out differently: the raster is cut into **cores** of ``core = tile - overlap`` pixels starting at
+``0, core, 2 core, ...`` (the last one shorter), and core ``k`` is predicted by the tile
+``[k core - overlap / 2, k core + core + overlap / 2)``, shifted inside the raster at its edges::
+
+    cores   |  core 0   |  core 1   |  core 2 |
+    tiles [-m  tile 0  +m]
+                      [-m  tile 1  +m]
+
+Each pixel comes from exactly one tile, at least ``overlap / 2`` pixels from that tile's edge
+unless the edge is the raster's own edge (where a whole-image forward pass has its edge too).
+No weights and no sums: a core is the tile's output, copied. The cores are the chunks of a Zarr
+output, so Dask workers can predict and write cores independently (no chunk is written twice).
 """
 
 from __future__ import annotations
@@ -33,9 +47,13 @@ import numpy as np
 from terralearn.errors import ConfigError
 from terralearn.geo import axis_offsets
 
-Blend = Literal["smooth", "constant"]
+Blend = Literal["crop", "smooth", "constant"]
+BLENDS = ("crop", "smooth", "constant")
 
-DEFAULT_TILE_SIZE = 512
+DEFAULT_TILE_SIZE = 512  # networks with global context (ViTs): 4x the chip size in [256, 1024]
+CROP_TILE_SIZE = 1024  # networks with a finite receptive field: large tiles, thin margins
+CROP_OVERLAP = 64  # a 32 px margin each side: see default_overlap
+PIXELS_PER_BATCH = 1024 * 1024  # default batch: about one megapixel of tiles
 
 
 def axis_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -83,6 +101,25 @@ def axis_weights(starts: list[int], size: int, blend: Blend) -> list[np.ndarray]
     return [w.astype(np.float32) for w in weights]
 
 
+def crop_axis(length: int, tile: int, overlap: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Tile starts and cores ``[a, b)`` along one axis for ``"crop"`` (see the module docstring).
+
+    Args:
+        length: raster size along the axis (>= 1).
+        tile: tile size (>= 1); a raster no longer than that is one tile and one core.
+        overlap: ``tile - core``: twice the margin around each core.
+
+    Returns:
+        ``(starts, cores)``, one per core; tiles lie inside ``[0, length)`` and cover their core.
+    """
+    if length <= tile:
+        return [0], [(0, length)]
+    core, margin = tile - overlap, overlap // 2
+    cores = [(a, min(a + core, length)) for a in range(0, length, core)]
+    starts = [min(max(a - margin, 0), length - tile) for a, _ in cores]
+    return starts, cores
+
+
 @dataclass(frozen=True)
 class TileLayout:
     """Tiles covering a ``height x width`` raster.
@@ -92,7 +129,7 @@ class TileLayout:
         width: raster columns.
         tile_size: requested tile side; tiles are ``tile_h x tile_w`` (smaller on a small raster).
         overlap: pixels shared by neighbouring tiles (at least; the last tile may share more).
-        blend: weighting of overlapping predictions.
+        blend: how overlapping tiles are combined (``"crop"``: one core per tile).
     """
 
     height: int
@@ -103,8 +140,8 @@ class TileLayout:
 
     def __post_init__(self) -> None:
         check_tiling(self.tile_size, self.overlap)
-        if self.blend not in ("smooth", "constant"):
-            raise ConfigError(f"blend must be 'smooth' or 'constant', got {self.blend!r}")
+        if self.blend not in BLENDS:
+            raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, got {self.blend!r}")
 
     @property
     def stride(self) -> int:
@@ -120,11 +157,30 @@ class TileLayout:
 
     @property
     def row_starts(self) -> list[int]:
+        if self.blend == "crop":
+            return crop_axis(self.height, self.tile_size, self.overlap)[0]
         return axis_starts(self.height, self.tile_size, self.stride)
 
     @property
     def col_starts(self) -> list[int]:
+        if self.blend == "crop":
+            return crop_axis(self.width, self.tile_size, self.overlap)[0]
         return axis_starts(self.width, self.tile_size, self.stride)
+
+    @property
+    def row_cores(self) -> list[tuple[int, int]]:
+        """``"crop"``: rows ``[a, b)`` each tile row writes."""
+        return crop_axis(self.height, self.tile_size, self.overlap)[1]
+
+    @property
+    def col_cores(self) -> list[tuple[int, int]]:
+        """``"crop"``: columns ``[a, b)`` each tile column writes."""
+        return crop_axis(self.width, self.tile_size, self.overlap)[1]
+
+    @property
+    def chunks(self) -> tuple[int, int]:
+        """``"crop"``: the core size, the chunk grid on which each tile writes one chunk."""
+        return self.row_cores[0][1], self.col_cores[0][1]
 
     @property
     def num_tiles(self) -> int:
@@ -156,23 +212,52 @@ def check_tiling(tile_size: int, overlap: int) -> None:
         )
 
 
-def default_tile_size(chip_size: int | None) -> int:
-    """512, or 4x the training chip size kept within [256, 1024] (CPU memory stays modest)."""
+def default_blend(global_context: bool) -> Blend:
+    """``"crop"`` for networks with a finite receptive field, ``"smooth"`` for global context
+    (a ViT's output changes with the tile: the cross-fade hides it)."""
+    return "smooth" if global_context else "crop"
+
+
+def default_tile_size(chip_size: int | None, blend: Blend = "smooth") -> int:
+    """``"crop"``: :data:`CROP_TILE_SIZE`; else 512, or 4x the training chip size within
+    [256, 1024] (a ViT's attention grows with the square of the tile's tokens)."""
+    if blend == "crop":
+        return CROP_TILE_SIZE
     if not chip_size:
         return DEFAULT_TILE_SIZE
     return int(min(max(4 * chip_size, 256), 1024))
 
 
-def default_overlap(receptive_field: int | None, tile_size: int, align: int = 1) -> int:
-    """The receptive field rounded up to a multiple of 32, capped at a quarter of the tile.
+def default_batch_size(tile_h: int, tile_w: int) -> int:
+    """Tiles per forward pass: about :data:`PIXELS_PER_BATCH` pixels, at least one tile."""
+    return max(1, PIXELS_PER_BATCH // max(tile_h * tile_w, 1))
+
+
+def default_overlap(
+    receptive_field: int | None, tile_size: int, align: int = 1, blend: Blend = "smooth"
+) -> int:
+    """``"crop"``: :data:`CROP_OVERLAP` (at most a quarter of the tile). Otherwise the
+    receptive field rounded up to a multiple of 32, capped at a quarter of the tile.
 
     Both are kept multiples of ``align`` (the model's down-sampling factor) when possible, so
-    tile starts stay on the model's pooling grid.
+    tile starts stay on the model's pooling grid. The crop margin is below half the theoretical
+    receptive field of a U-Net (116 px for ``unet_small``, 236 for ``unet``): what a pixel
+    depends on decays fast away from it, and ``benchmarks/predict.py`` measures the agreement
+    with a whole-image forward pass (the seam check: at least 99.9 % of pixels).
     """
     cap = tile_size // 4
+    if blend == "crop":
+        return _aligned(min(CROP_OVERLAP, cap), align)
     if align > 1 and cap >= align:
         cap -= cap % align
     if not receptive_field:
         return cap
     step = max(32, align)
     return int(min(math.ceil(receptive_field / step) * step, cap))
+
+
+def _aligned(overlap: int, align: int) -> int:
+    """``overlap`` rounded down to a multiple of ``2 * align`` when that stays positive, so the
+    margin (half the overlap) keeps tile starts on the model's grid."""
+    step = 2 * align
+    return overlap - overlap % step if align > 1 and overlap >= step else overlap

@@ -36,6 +36,7 @@ import dask.array as dsa
 import numpy as np
 import rasterio
 import xarray as xr
+import zarr
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.shutil import copy as copy_raster
@@ -291,16 +292,20 @@ class ZarrWriter:
         probabilities: write the ``probabilities`` array ``(band, y, x)``, one band per class.
         uncertainty: write the ``uncertainty`` array ``(y, x)``.
         legend: the value, name and colour of each class in ``class`` (default: the class ids).
+        chunks: ``(rows, columns)`` of a chunk (default 512 x 512); Dask workers write whole
+            chunks, so they are the cores of ``"crop"`` tiles.
     """
 
     def __init__(
         self, target: Path, grid: Grid, classes: dict[int, str], probabilities: bool,
         uncertainty: bool, legend: ClassLegend | None = None,
+        chunks: tuple[int, int] | None = None,
     ) -> None:  # fmt: skip
         self.target, self.grid = target, grid
         self.legend = legend = legend or _default_legend(classes)
         h, w, k = grid.height, grid.width, len(classes)
-        chunk = min(BLOCK, h), min(BLOCK, w)
+        rows, cols = chunks or (BLOCK, BLOCK)
+        chunk = min(rows, h), min(cols, w)
         ids = list(legend.values)
         names = list(legend.names)
         variables = {
@@ -417,3 +422,26 @@ class PngWriter:
 
     def abort(self) -> None:
         """Nothing to clean: the caller removes the temporary file."""
+
+
+# --- a Zarr map written by Dask workers, copied into a COG or PNG -----------------------------
+
+
+def copy_zarr_windows(source: Path, writer: Any, probabilities: bool, uncertainty: bool) -> None:
+    """Feed the arrays of a :class:`ZarrWriter` store to ``writer``, one band of chunk rows at a
+    time (memory: one chunk row across the raster).
+
+    How a distributed prediction becomes a COG or a PNG: the workers write Zarr chunks, this
+    process reads them back in order and writes the file as a single-process run would.
+    """
+    group = zarr.open_group(source, mode="r")
+    codes = group["class"]
+    height, width = codes.shape
+    rows = codes.chunks[0]
+    for y0 in range(0, height, rows):
+        window = slice(y0, min(y0 + rows, height))
+        writer.write(
+            y0, 0, codes[window],
+            group["probabilities"][:, window] if probabilities else None,
+            group["uncertainty"][window] if uncertainty else None,
+        )  # fmt: skip
