@@ -40,7 +40,10 @@ def test_predict_writes_a_cog_and_says_where(run_dir, image, tmp_path):
                  "--probabilities", "--uncertainty", "--vectorize")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"written: {out} (class)" in result.output
-    assert "predicted 120 x 150 px" in result.output and "in 12 tiles of 64 px, overlap 16 (crop)" in result.output
+    assert (
+        "predicted 120 x 150 px" in result.output
+        and "in 12 tiles of 64 px, overlap 16 (crop)" in result.output
+    )
     for name in ("out.tif", "out_probabilities.tif", "out_uncertainty.tif", "out.gpkg"):
         assert (tmp_path / name).is_file()
     with rasterio.open(out) as src, rasterio.open(image) as ref:

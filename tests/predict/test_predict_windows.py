@@ -94,7 +94,9 @@ def test_overlap_must_be_smaller_than_the_tile(tile, overlap):
 
 
 def test_bad_blend_and_negative_overlap():
-    with pytest.raises(ConfigError, match="--blend must be one of crop, smooth, constant, got 'gaussian'"):
+    with pytest.raises(
+        ConfigError, match="--blend must be one of crop, smooth, constant, got 'gaussian'"
+    ):
         TileLayout(100, 100, 64, 8, "gaussian")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="--overlap must be an integer >= 0"):
         TileLayout(100, 100, 64, -1)
