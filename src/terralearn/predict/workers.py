@@ -10,6 +10,8 @@ part plus their margins, predicts them, and writes the cores straight into the Z
 No two parts share a chunk, so no locks are needed, and a task that runs twice (a worker died,
 the scheduler ran it again) writes the same bytes again.
 
+The job reaches the workers once, as the result of a task (which the scheduler can run again
+if the worker holding it dies; scattered data would be lost with it).
 The client (:func:`predict_on_workers`) only plans, submits a bounded number of parts at a time
 and adds up the class counts the tasks return: its memory and the bytes it sends do not grow
 with the raster's pixels (only a few hundred bytes per part).
@@ -17,8 +19,8 @@ with the raster's pixels (only a few hundred bytes per part).
 
 from __future__ import annotations
 
-import contextlib
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -117,18 +119,27 @@ def plan_parts(layout: TileLayout, batch_size: int, part_rows: int = PART_ROWS) 
             yield Part(range(r, min(r + part_rows, n_rows)), range(c, min(c + per_block, n_cols)))
 
 
-def predict_part(job: Job, part: Part) -> np.ndarray:
+def predict_part(job: Job, part: Part) -> np.ndarray | str:
     """Predict one part on this worker and write its cores into the Zarr store.
 
     Returns:
-        Pixels per class index, ``(256,)`` int64 (255: nodata).
-
-    Raises:
-        WorkerReadError: the image cannot be read here (naming the source and GDAL's error).
+        Pixels per class index, ``(256,)`` int64 (255: nodata); or, when the image cannot be
+        read here, the one-line message naming the source and GDAL's error (a plain string
+        crosses to the client whatever the worker's exception holds).
     """
+    try:
+        return _predict_part(job, part)
+    except (RasterioError, OSError) as exc:
+        return (
+            f"a Dask worker ({_worker_name()}) cannot read {job.source!r}: {_gdal_message(exc)}; "
+            "give a path or URL that every worker can open"
+        )
+
+
+def _predict_part(job: Job, part: Part) -> np.ndarray:
     group = zarr.open_group(job.target, mode="r+")
     counts = np.zeros(256, dtype=np.int64)
-    with gdal_env(), retained_memory(), _reading(job.source):
+    with gdal_env(), retained_memory():
         image = open_image(job.source, chunks=None, pixel_grid=job.pixel_grid)
         image = check_image(job.predictor, image, job.source)
         windows = iter_predictions(
@@ -149,17 +160,6 @@ def predict_part(job: Job, part: Part) -> np.ndarray:
     return counts
 
 
-@contextlib.contextmanager
-def _reading(source: str) -> Iterator[None]:
-    try:
-        yield
-    except (RasterioError, OSError) as exc:
-        raise WorkerReadError(
-            f"a Dask worker ({_worker_name()}) cannot read {source!r}: {_first_line(exc)}; give a "
-            "path or URL that every worker can open"
-        ) from None
-
-
 def _worker_name() -> str:
     try:
         from distributed import get_worker
@@ -169,9 +169,20 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+def _gdal_message(exc: BaseException) -> str:
+    """The outermost specific line of an exception chain and its root cause: rasterio's
+    "Read failed. See previous exception" wraps GDAL's messages (e.g. "IReadBlock failed ..."
+    caused by "... got 0 bytes, expected 46760")."""
+    lines = []
+    seen: BaseException | None = exc
+    while seen is not None and len(lines) < 20:
+        text = str(seen).strip()
+        if text and "see previous exception" not in text.lower():
+            lines.append(text.splitlines()[0])
+        seen = seen.__cause__ or seen.__context__
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
 
 
 def predict_on_workers(
@@ -200,7 +211,11 @@ def predict_on_workers(
 
     threads = sum(client.nthreads().values()) or 1
     depth = in_flight or max(4, 2 * threads)
-    shared = client.scatter(job, broadcast=True, hash=False)
+    with warnings.catch_warnings():
+        # the job (model weights) is sent once, as a task the scheduler can run again if the
+        # worker holding it dies (scattered data would be lost with it)
+        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        shared = client.submit(_the_job, job, pure=False)
     parts = plan_parts(job.layout, job.batch_size)
     counts = np.zeros(256, dtype=np.int64)
     pending = as_completed()
@@ -217,13 +232,16 @@ def predict_on_workers(
             submit(part)
         for future in pending:
             try:
-                counts += future.result()
+                result = future.result()
             except KilledWorker as exc:
                 raise WorkerLostError(
                     f"Dask workers died while predicting (the scheduler gave up: {exc}); "
                     "nothing was written at the output; check the workers' memory and logs, "
                     "then rerun"
                 ) from None
+            if isinstance(result, str):
+                raise WorkerReadError(result)
+            counts += result
             live.pop(future.key)
             if on_part is not None:
                 on_part(sizes.pop(future.key))
@@ -233,6 +251,10 @@ def predict_on_workers(
         pending.clear()
         client.cancel([*live.values(), shared])
     return counts
+
+
+def _the_job(job: Job) -> Job:
+    return job
 
 
 def _take(parts: Iterator[Part], n: int) -> list[Part]:
