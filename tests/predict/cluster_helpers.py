@@ -67,9 +67,19 @@ def dask_cluster(folder: Path, workers: int = 2) -> Iterator[Cluster]:
         for i in range(workers):
             cluster.workers.append(
                 _dask(
-                    "worker", cluster.address, "--nthreads", "1", "--no-nanny",
-                    "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}",
-                    log=folder / f"worker{i}.log", cwd=folder, env=env,
+                    "worker",
+                    cluster.address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--name",
+                    f"w{i}",
+                    log=folder / f"worker{i}.log",
+                    cwd=folder,
+                    env=env,
                 )  # fmt: skip
             )
         yield cluster

@@ -119,7 +119,7 @@ def test_a_url_the_workers_cannot_read_is_one_line(cluster, scene, tmp_path):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert lines[0].startswith(f"error: a Dask worker (tcp://127.0.0.1:")
+    assert lines[0].startswith("error: a Dask worker (tcp://127.0.0.1:")
     assert f"cannot read {url!r}: {image.name}, band 1: IReadBlock failed" in lines[0]
     assert "got 0 bytes" in lines[0]  # GDAL's words for the refused range request
     assert lines[0].endswith("give a path or URL that every worker can open")
