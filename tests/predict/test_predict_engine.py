@@ -214,3 +214,25 @@ def test_class_map_and_entropy():
     expected = -(0.2 * np.log(0.2) + 0.7 * np.log(0.7) + 0.1 * np.log(0.1))
     np.testing.assert_allclose(entropy(p)[0, 0], expected, rtol=1e-6)
     np.testing.assert_allclose(entropy(p)[0, 1], np.log(2), rtol=1e-6)
+
+
+def test_crop_tiles_with_margins_of_half_the_receptive_field_equal_one_whole_forward():
+    # unet_small: receptive field 116 px, 8 px pooling grid; 64 px margins (overlap 128) give
+    # each core all the context it has in the whole image, and the last tiles, cut at the
+    # raster's edge, are padded by the network as the whole image is
+    task = make_task(model_kwargs={"base_width": 4, "norm": "batch"})
+    predictor = load_predictor(task)
+    image = as_dataarray(smooth_scene(300, 340))
+    tiled = predict_array(predictor, image, tile_size=192, overlap=128, blend="crop").values
+    whole = predictor(image.values[None].astype(np.float32))[0]
+    np.testing.assert_allclose(tiled, whole, atol=2e-6)
+    assert np.array_equal(tiled.argmax(0), whole.argmax(0))
+    layout = TileLayout(300, 340, 192, 128, "crop")
+    assert (layout.row_starts[-1], layout.row_ends[-1]) == (192, 300)  # a shorter last tile row
+
+
+def test_crop_batches_split_where_the_tile_shape_changes():
+    tiles = [(c, 0, np.zeros((3, 8, w), np.float32)) for c, w in enumerate([8, 8, 8, 5])]
+    block = engine.Block(0, 0, 4, 0, 0, np.ones((8, 29), bool), tiles)
+    shapes = [b.shape for b in engine.batches(block, 2)]
+    assert shapes == [(2, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 5)]

@@ -14,6 +14,9 @@ from terralearn.predict.windows import (
     TileLayout,
     axis_starts,
     axis_weights,
+    crop_axis,
+    default_batch_size,
+    default_blend,
     default_overlap,
     default_tile_size,
 )
@@ -109,3 +112,50 @@ def test_defaults():
     assert default_overlap(110, 512, 8) == 128  # rounded up to 32
     assert default_overlap(230, 512, 16) == 128  # capped at a quarter of the tile
     assert default_overlap(None, 256) == 64
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap", "starts", "ends", "cores"),
+    [
+        # cores of 960 px; tiles start 32 px before their core, the last one ends at the edge
+        (2000, 1024, 64, [0, 928, 1888], [1024, 1952, 2000], [(0, 960), (960, 1920), (1920, 2000)]),
+        (1920, 1024, 64, [0, 928], [1024, 1920], [(0, 960), (960, 1920)]),
+        (1024, 1024, 64, [0], [1024], [(0, 1024)]),  # no longer than a tile: one tile
+        (500, 1024, 64, [0], [500], [(0, 500)]),
+        (300, 96, 16, [0, 72, 152, 232], [96, 168, 248, 300], [(0, 80), (80, 160), (160, 240), (240, 300)]),
+    ],
+)  # fmt: skip
+def test_crop_tiles_start_a_margin_before_their_core(length, tile, overlap, starts, ends, cores):
+    assert crop_axis(length, tile, overlap) == (starts, ends, cores)
+    layout = TileLayout(length, length, tile, overlap, "crop")
+    assert layout.row_starts == layout.col_starts == starts
+    assert layout.row_ends == layout.col_ends == ends
+    assert layout.row_cores == layout.col_cores == cores
+    assert layout.chunks == (cores[0][1], cores[0][1])
+    assert layout.num_tiles == len(cores) ** 2
+
+
+@given(
+    length=st.integers(1, 3000), tile=st.integers(2, 600), overlap=st.integers(0, 300)
+)  # fmt: skip
+def test_crop_cores_partition_the_axis_inside_their_tiles(length, tile, overlap):
+    if overlap >= tile:
+        return
+    starts, ends, cores = crop_axis(length, tile, overlap)
+    assert cores[0][0] == 0 and cores[-1][1] == length
+    assert all(b == a2 for (_, b), (a2, _) in pairwise(cores))  # no gap, no overlap
+    for start, end, (a, b) in zip(starts, ends, cores, strict=True):
+        assert 0 <= start <= a < b <= end <= length and end - start <= tile
+        # the margin before a core: overlap // 2, or the raster's edge
+        assert a - start == min(overlap // 2, a)
+
+
+def test_crop_is_the_default_but_for_global_attention():
+    assert default_blend(global_context=False) == "crop"
+    assert default_blend(global_context=True) == "smooth"
+    assert default_tile_size(64, "crop") == default_tile_size(None, "crop") == 1024
+    assert default_overlap(236, 1024, 16, "crop") == 64  # 32 px margins, on the 16 px grid
+    assert default_overlap(116, 1024, 8, "crop") == 64
+    assert default_overlap(None, 96, 8, "crop") == 16  # a quarter of the tile, on the grid
+    assert default_batch_size(1024, 1024) == 1
+    assert default_batch_size(256, 256) == 16 and default_batch_size(2048, 2048) == 1

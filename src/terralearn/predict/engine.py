@@ -89,24 +89,25 @@ def read_blocks(
     """
     nodata = image.rio.nodata  # once: a ``.rio`` accessor on each window would make a reference
     # cycle holding its pixels until the garbage collector runs
-    th, tw = layout.tile_h, layout.tile_w
-    row_starts, col_starts = layout.row_starts, layout.col_starts
+    row_starts, row_ends = layout.row_starts, layout.row_ends
+    col_starts, col_ends = layout.col_starts, layout.col_ends
     rows = rows if rows is not None else range(len(row_starts))
     cols = cols if cols is not None else range(len(col_starts))
     for r in rows:
         y0 = row_starts[r]
         for c0 in range(cols.start, cols.stop, per_block):
             c1 = min(c0 + per_block, cols.stop)
-            x0, x1 = col_starts[c0], col_starts[c1 - 1] + tw
-            raw = np.asarray(image.isel(y=slice(y0, y0 + th), x=slice(x0, x1)).values)
+            x0, x1 = col_starts[c0], max(col_ends[c0:c1])
+            raw = np.asarray(image.isel(y=slice(y0, row_ends[r]), x=slice(x0, x1)).values)
             valid = valid_pixels(raw, nodata)
             data = fill_invalid(raw, valid, fill)
             del raw
+            spans = [(c, col_starts[c] - x0, col_ends[c] - x0) for c in range(c0, c1)]
             tiles = [
-                (c, col_starts[c], data[:, :, col_starts[c] - x0 : col_starts[c] - x0 + tw])
-                for c in range(c0, c1)
+                (c, x0 + a, data[:, :, a:b])
+                for c, a, b in spans
                 # an all-nodata tile stays nodata: skip the network
-                if valid[:, col_starts[c] - x0 : col_starts[c] - x0 + tw].any()
+                if valid[:, a:b].any()
             ]
             yield Block(r, c0, c1, y0, x0, valid, tiles)
 
@@ -117,10 +118,22 @@ def run_local(
     """Predict every tile in this process, in batches of ``batch_size`` tiles."""
     for block in blocks:
         out: list[np.ndarray] = []
-        for i in range(0, len(block.tiles), batch_size):
-            batch = np.stack([t for _, _, t in block.tiles[i : i + batch_size]])
+        for batch in batches(block, batch_size):
             out.extend(predictor(batch, tta))
         yield block, out
+
+
+def batches(block: Block, batch_size: int) -> Iterator[np.ndarray]:
+    """The block's tiles stacked ``batch_size`` at a time; a tile of another shape (a ``"crop"``
+    tile cut at the raster's edge) starts a batch of its own shape."""
+    tiles = [t for _, _, t in block.tiles]
+    i = 0
+    while i < len(tiles):
+        j = i + 1
+        while j < len(tiles) and j - i < batch_size and tiles[j].shape == tiles[i].shape:
+            j += 1
+        yield np.stack(tiles[i:j])
+        i = j
 
 
 class Cropper:

@@ -23,15 +23,20 @@ summed weights, so any positive weights work.
 
 ``"crop"`` (margin cropping, the default for networks with a finite receptive field) lays tiles
 out differently: the raster is cut into **cores** of ``core = tile - overlap`` pixels starting at
-``0, core, 2 core, ...`` (the last one shorter), and core ``k`` is predicted by the tile
-``[k core - overlap / 2, k core + core + overlap / 2)``, shifted inside the raster at its edges::
+``0, core, 2 core, ...`` (the last one shorter), and core ``k`` is predicted by the tile that
+starts ``overlap / 2`` pixels before it (at 0 for the first) and is ``tile`` pixels long, or
+ends at the raster's edge::
 
-    cores   |  core 0   |  core 1   |  core 2 |
-    tiles [-m  tile 0  +m]
-                      [-m  tile 1  +m]
+    cores  |  core 0   |  core 1   | core 2 |
+    tiles  [  tile 0      ]
+                     [-m  tile 1     ]
+                                 [-m tile 2]     (shorter: it ends at the raster's edge)
 
 Each pixel comes from exactly one tile, at least ``overlap / 2`` pixels from that tile's edge
 unless the edge is the raster's own edge (where a whole-image forward pass has its edge too).
+With ``core`` and ``overlap / 2`` multiples of the network's down-sampling factor (the
+defaults are), every tile starts on the whole image's pooling grid, and a last tile cut at the
+raster's edge is padded by the network exactly as the whole image is.
 No weights and no sums: a core is the tile's output, copied. The cores are the chunks of a Zarr
 output, so Dask workers can predict and write cores independently (no chunk is written twice).
 """
@@ -101,23 +106,26 @@ def axis_weights(starts: list[int], size: int, blend: Blend) -> list[np.ndarray]
     return [w.astype(np.float32) for w in weights]
 
 
-def crop_axis(length: int, tile: int, overlap: int) -> tuple[list[int], list[tuple[int, int]]]:
-    """Tile starts and cores ``[a, b)`` along one axis for ``"crop"`` (see the module docstring).
+def crop_axis(
+    length: int, tile: int, overlap: int
+) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """Tile starts, tile ends and cores ``[a, b)`` along one axis for ``"crop"`` (see the module
+    docstring).
 
     Args:
         length: raster size along the axis (>= 1).
         tile: tile size (>= 1); a raster no longer than that is one tile and one core.
-        overlap: ``tile - core``: twice the margin around each core.
+        overlap: ``tile - core``: twice the margin before each core (but the first).
 
     Returns:
-        ``(starts, cores)``, one per core; tiles lie inside ``[0, length)`` and cover their core.
+        ``(starts, ends, cores)``, one each per core; ``start <= a < b <= end <= length``.
     """
     if length <= tile:
-        return [0], [(0, length)]
+        return [0], [length], [(0, length)]
     core, margin = tile - overlap, overlap // 2
     cores = [(a, min(a + core, length)) for a in range(0, length, core)]
-    starts = [min(max(a - margin, 0), length - tile) for a, _ in cores]
-    return starts, cores
+    starts = [max(a - margin, 0) for a, _ in cores]
+    return starts, [min(start + tile, length) for start in starts], cores
 
 
 @dataclass(frozen=True)
@@ -168,14 +176,28 @@ class TileLayout:
         return axis_starts(self.width, self.tile_size, self.stride)
 
     @property
+    def row_ends(self) -> list[int]:
+        """One past each tile row's last row (``"crop"``: the last tile row may be shorter)."""
+        if self.blend == "crop":
+            return crop_axis(self.height, self.tile_size, self.overlap)[1]
+        return [start + self.tile_h for start in self.row_starts]
+
+    @property
+    def col_ends(self) -> list[int]:
+        """One past each tile column's last column."""
+        if self.blend == "crop":
+            return crop_axis(self.width, self.tile_size, self.overlap)[1]
+        return [start + self.tile_w for start in self.col_starts]
+
+    @property
     def row_cores(self) -> list[tuple[int, int]]:
         """``"crop"``: rows ``[a, b)`` each tile row writes."""
-        return crop_axis(self.height, self.tile_size, self.overlap)[1]
+        return crop_axis(self.height, self.tile_size, self.overlap)[2]
 
     @property
     def col_cores(self) -> list[tuple[int, int]]:
         """``"crop"``: columns ``[a, b)`` each tile column writes."""
-        return crop_axis(self.width, self.tile_size, self.overlap)[1]
+        return crop_axis(self.width, self.tile_size, self.overlap)[2]
 
     @property
     def chunks(self) -> tuple[int, int]:
