@@ -15,13 +15,13 @@ import rasterio
 import torch
 import zarr
 from click.testing import CliRunner
-from cluster_helpers import dask_cluster, http_server
 from predict_helpers import make_run, smooth_scene, write_image
 from rasterio.shutil import copy as copy_raster
 
 from terralearn.cli.main import cli
 from terralearn.errors import ConfigError
 from terralearn.predict import engine, predict_raster, workers
+from terralearn.testing.cluster import dask_cluster, http_server
 
 pytest.importorskip("distributed")
 

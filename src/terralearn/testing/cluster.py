@@ -1,7 +1,8 @@
-"""A real Dask cluster and an HTTP server with range requests, on 127.0.0.1, for tests.
+"""A real Dask cluster and an HTTP server with range requests, on 127.0.0.1, for tests and
+benchmarks.
 
-Both are started and stopped by the test that uses them and are bounded in time: every wait
-has a timeout and teardown kills what is left.
+Both are started and stopped by the caller's ``with`` block and bounded in time: every wait has
+a timeout, and leaving the block kills what is left. Nothing listens beyond the loopback.
 """
 
 from __future__ import annotations
