@@ -1,36 +1,33 @@
-"""Prediction benchmark: overhead over the bare forward pass, peak memory, and Dask.
+"""Prediction benchmark: one machine against the one-pass limit, seams, and Dask workers.
 
 On synthetic 6-band scenes (``terralearn.datasets.synthetic.make_scene``, made once in
 benchmarks/_work/ and reused) and a small trained run (trained once into benchmarks/_work/):
 
-(a) ``terralearn predict`` end to end (``predict_raster``'s own timer, as the CLI prints it)
-    divided by the bare network forward over the same tile windows, tile size, overlap and
-    batch size, on tensors already in memory (normalised, batches stacked before timing,
-    formed as the engine forms them: within blocks of ``tiles_per_block`` tiles). The
-    forward is timed on the real tiles of the middle tile row of the layout (every tile row
-    has the same tiles and the same batches, and a CNN's CPU time does not depend on pixel
-    values) and multiplied by the number of tile rows, with glibc keeping freed memory as
-    ``predict_raster`` has it (``terralearn._memory``); it is timed before and after the
-    end-to-end runs (the median of both sets), as the load of a shared machine drifts. The
-    overlap cost is the same forward over non-overlapping tiles covering each pixel once.
-    Beside it, ``predict_raster`` runs in-process with a network that costs nothing (zero
-    logits): the overhead alone (reading, softmax, blending, class map, COG); and the CLI
-    predicts a one-tile 256 px scene: the fixed start-up (loading the model and Lightning),
-    which the ratio can be read without. Target: <= 1.2.
-(b) peak RSS of the ``terralearn predict`` CLI subprocess (the same run as (a)): the
-    process's ``ru_maxrss`` and the peak sum over its process tree (psutil, every 0.1 s).
-    Target: < 2 GB, not growing with the raster.
-(c) the same prediction with ``--dask local:2``: time, peak RSS of the whole tree, and the
-    number of class-map pixels that differ from the single-process output.
+(a) one machine: ``terralearn predict`` end to end (``predict_raster``'s own timer, as the CLI
+    prints it) with the defaults before issue 17 (``--blend smooth --tile-size 256 --overlap 64
+    --batch-size 8``: smooth blending over 256 px tiles, 4x the 64 px training chips) and with
+    today's defaults (``"crop"``: 1024 px tiles, 32 px margins, one tile per batch), both
+    divided by **the one-pass limit**: the bare network forward over non-overlapping tiles
+    covering each pixel once, on tensors in memory, at 256 px (batches of 8) and at 1024 px
+    (batches of 1), the faster of the two. The forward is timed on the middle tile row and
+    multiplied by the number of tile rows (a CNN's time does not depend on pixel values), with
+    glibc keeping freed memory as ``predict_raster`` has it; median of ``--repeats`` passes.
+    Target: today's defaults <= 1.35x the limit at 16,384 px. Peak RSS of each CLI process.
+(b) seams: a 2048 px scene predicted with each set of defaults vs one forward pass of the
+    whole scene: the share of pixels with the same class (target >= 99.9 %).
+(c) Dask: a real ``dask scheduler`` and two ``dask worker --nthreads 1`` processes on
+    127.0.0.1; the client (``terralearn predict ... OUT.zarr --dask ADDRESS`` through
+    ``benchmarks/client_bytes.py``): its peak RSS and the bytes it sends over Dask comms, at
+    each size, today's worker-side reading and writing next to the client-side reading of an
+    older checkout (``--baseline-src DIR``: the ``src`` folder of terralearn at 234d387).
 
 The input file is read once before each run (warm page cache). Wall times on a shared
-machine move with the load, so CPU seconds are shown beside them (the CLI's CPU time
-includes its start-up: imports and loading the model, ~2-4 s).
+machine move with the load, so CPU seconds and the load average are shown beside them.
 
     python benchmarks/predict.py [--sizes 4096 8192 16384] [--model unet_small | --run DIR]
-        [--tile-size N] [--overlap N] [--batch-size 8] [--repeats 3] [--repeat-max-size 4096]
-        [--skip-dask] [--dask-size 8192] [--skip-tile-table] [--skip-null] [--skip-startup]
-        [--json PATH]
+        [--repeats 3] [--seam-size 2048] [--dask-sizes 4096 8192 16384]
+        [--baseline-src DIR] [--baseline-dask-sizes 4096 8192] [--skip-single] [--skip-seams]
+        [--skip-dask] [--json PATH]
 """
 
 from __future__ import annotations
@@ -38,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -45,7 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +135,7 @@ class CliRun:
     tile_size: int
     overlap: int
     load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before, after
+    client_bytes: int | None = None  # bytes the client sent over Dask comms (client_bytes.py)
 
 
 def terralearn_cmd() -> list[str]:
@@ -146,15 +145,20 @@ def terralearn_cmd() -> list[str]:
     return [sys.executable, "-c", "from terralearn.cli.main import main; main()"]
 
 
-def run_cli(args: list[str], poll: float = 0.1) -> CliRun:
-    """Run ``terralearn ARGS``, polling the RSS of its process tree until it exits."""
+def run_cli(
+    args: list[str], poll: float = 0.1, command: list[str] | None = None, env: dict | None = None
+) -> CliRun:
+    """Run ``terralearn ARGS`` (or ``COMMAND ARGS``), polling the RSS of its process tree until
+    it exits."""
     import psutil
 
     log = OUT / "cli.log"
     load0 = loadavg()
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen([*terralearn_cmd(), *args], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*(command or terralearn_cmd()), *args], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
     root = psutil.Process(proc.pid)
     peak_tree = 0
     while True:
@@ -174,13 +178,16 @@ def run_cli(args: list[str], poll: float = 0.1) -> CliRun:
     text = log.read_text()
     if proc.returncode != 0:
         raise SystemExit(f"terralearn {' '.join(args)} failed ({proc.returncode}):\n{text}")
-    m = re.search(r"in (\d+) tiles of (\d+) px, overlap (\d+), ([\d.]+) s", text)
+    # today's line names the blending ("overlap 64 (crop), 12.3 s"); older ones did not
+    m = re.search(r"in (\d+) tiles of (\d+) px, overlap (\d+)(?: \(\w+\))?, ([\d.]+) s", text)
     if m is None:
         raise SystemExit(f"cannot parse the output of terralearn predict:\n{text}")
+    sent = re.search(r"client bytes sent: (\d+)", text)
     return CliRun(
         seconds=float(m[4]), wall=wall, cpu=usage.ru_utime + usage.ru_stime,
         rss_main=usage.ru_maxrss * 1024.0, rss_tree=float(peak_tree), tiles=int(m[1]),
         tile_size=int(m[2]), overlap=int(m[3]), load=(load0, loadavg()),
+        client_bytes=int(sent[1]) if sent else None,
     )  # fmt: skip
 
 
@@ -203,17 +210,19 @@ def predict_cli(
 # --------------------------------------------------------------------------- bare forward
 
 
+OLD_DEFAULTS = ["--blend", "smooth", "--tile-size", "256", "--overlap", "64", "--batch-size", "8"]
+LIMIT_TILES = ((256, 8), (1024, 1))  # tile size, batch: the one-pass forward is the faster
+
+
 @dataclass
 class Forward:
-    """Bare network forward over one layout, extrapolated from one tile row."""
+    """Bare network forward over non-overlapping tiles, extrapolated from one tile row."""
 
     tile_size: int
-    overlap: int
-    tiles: int
+    batch: int
     rows: int
     row_seconds: list[float]  # one per repeat
     row_cpu: list[float]
-    forwarded_px: int
 
     @property
     def seconds(self) -> float:
@@ -243,227 +252,133 @@ def time_forward(net, batches: list, repeats: int) -> tuple[list[float], list[fl
     return walls, cpus
 
 
-def forward_baseline(
-    run: Path, image: Path, tile: int | None, overlap: int | None, batch: int, repeats: int,
-    extra_tiles: tuple[int, ...] = (), kinds: tuple[str, ...] = ("overlap", "once"),
-) -> dict[str, Forward]:  # fmt: skip
-    """The bare forward over the layout ``predict_raster`` uses, and over non-overlapping tiles.
-
-    Returns ``{"overlap": ..., "once": ...}`` for the layout of the run (same private
-    ``_prepare`` as ``predict_raster``, so the same tile size and overlap), plus
-    ``"overlap@T"`` / ``"once@T"`` for each tile size ``T`` in ``extra_tiles`` (same overlap).
-    """
+def one_pass_forward(run: Path, image: Path, tile: int, batch: int, repeats: int) -> Forward:
+    """The bare forward over non-overlapping ``tile`` px tiles covering each pixel once."""
     import torch
 
-    from terralearn.predict.api import _prepare
-    from terralearn.predict.engine import tiles_per_block
-    from terralearn.predict.windows import TileLayout
-
-    predictor, da, layout = _prepare(str(run), str(image), tile, overlap, "smooth")
-    task = predictor.module
-    net = task.model
-    results: dict[str, Forward] = {}
-    for t in (layout.tile_size, *extra_tiles):
-        lay = TileLayout(layout.height, layout.width, t, layout.overlap)
-        once = TileLayout(layout.height, layout.width, t, 0)
-        y0 = lay.row_starts[len(lay.row_starts) // 2]
-        band = np.asarray(da.isel(y=slice(y0, y0 + lay.tile_h)).values, dtype=np.float32)
-        with torch.inference_mode():
-            x = task.normalize(torch.from_numpy(band)[None])[0]
-        suffix = "" if t == layout.tile_size else f"@{t}"
-        for name, lo in (("overlap", lay), ("once", once)):
-            if name not in kinds:
-                continue
-            tiles = [x[:, :, x0 : x0 + lo.tile_w] for x0 in lo.col_starts]
-            # batches as the engine forms them: within blocks of tiles_per_block tiles
-            per_block = tiles_per_block(lo, batch)
-            batches = [
-                torch.stack(tiles[i : min(i + batch, b + per_block)]).contiguous()
-                for b in range(0, len(tiles), per_block)
-                for i in range(b, min(b + per_block, len(tiles)), batch)
-            ]
-            walls, cpus = time_forward(net, batches, repeats if not suffix else 1)
-            del batches, tiles
-            results[name + suffix] = Forward(
-                tile_size=t, overlap=lo.overlap, tiles=lo.num_tiles, rows=len(lo.row_starts),
-                row_seconds=walls, row_cpu=cpus, forwarded_px=lo.num_tiles * lo.tile_h * lo.tile_w,
-            )  # fmt: skip
-        del x, band
-    return results
-
-
-# --------------------------------------------------------------------------- no network
-
-
-def null_run(
-    run: Path, image: Path, tile: int | None, overlap: int | None, batch: int
-) -> tuple[float, float]:
-    """``predict_raster`` in this process with the network replaced by one that returns zero
-    logits at once: wall and CPU seconds of everything but the forward (reading, nodata,
-    softmax, blending, class map, writing the COG; the imports are already done)."""
-    import dataclasses
-
-    import torch
-
-    from terralearn.predict import load_predictor, predict_raster
+    from terralearn.io import open_image
+    from terralearn.predict import load_predictor
+    from terralearn.predict.model import check_image
 
     predictor = load_predictor(str(run))
-    k = len(predictor.classes)
-
-    class ZeroLogits(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x.new_zeros((x.shape[0], k, *x.shape[2:]))
-
-    null = dataclasses.replace(predictor, module=ZeroLogits(), _proba=False)
-    warm(image)
-    wall, cpu = time.perf_counter(), time.process_time()
-    predict_raster(
-        null, image, OUT / "null.tif", tile_size=tile, overlap=overlap, batch_size=batch,
-        overwrite=True, progress=False,
-    )  # fmt: skip
-    return time.perf_counter() - wall, time.process_time() - cpu
+    task = predictor.module
+    da = check_image(predictor, open_image(str(image), chunks=None), str(image))
+    height, width = int(da.sizes["y"]), int(da.sizes["x"])
+    y0 = (height // tile // 2) * tile
+    band = np.asarray(da.isel(y=slice(y0, y0 + tile)).values, dtype=np.float32)
+    with torch.inference_mode():
+        x = task.normalize(torch.from_numpy(band)[None])[0]
+    tiles = [x[:, :, x0 : x0 + tile] for x0 in range(0, width, tile)]
+    batches = [torch.stack(tiles[i : i + batch]).contiguous() for i in range(0, len(tiles), batch)]
+    walls, cpus = time_forward(task.model, batches, repeats)
+    return Forward(tile, batch, math.ceil(height / tile), walls, cpus)
 
 
-# --------------------------------------------------------------------------- outputs
+# --------------------------------------------------------------------------- seams
 
 
-def count_differences(a: Path, b: Path) -> tuple[int, int]:
-    """Pixels whose class differs between two class maps, and the pixel count."""
-    import rasterio
-    from rasterio.windows import Window
+def seam_check(run: Path, image: Path) -> dict[str, float]:
+    """Share of pixels whose class is the one of a whole-scene forward, per set of defaults."""
+    from terralearn.io import open_image
+    from terralearn.predict import load_predictor, predict_array
+    from terralearn.predict.model import check_image
 
-    diff = total = 0
-    with rasterio.open(a) as da, rasterio.open(b) as db:
-        if (da.height, da.width, da.crs, da.transform) != (
-            db.height,
-            db.width,
-            db.crs,
-            db.transform,
-        ):
-            return -1, da.height * da.width
-        for y0 in range(0, da.height, 1024):
-            w = Window(0, y0, da.width, min(1024, da.height - y0))
-            diff += int(np.count_nonzero(da.read(1, window=w) != db.read(1, window=w)))
-            total += w.width * w.height
-    return diff, total
+    predictor = load_predictor(str(run))
+    da = check_image(predictor, open_image(str(image), chunks=None), str(image))
+    whole = predictor(np.asarray(da.values, dtype=np.float32)[None])[0].argmax(0)
+    before = predict_array(
+        predictor, image, tile_size=256, overlap=64, batch_size=8, blend="smooth"
+    )
+    today = predict_array(predictor, image)
+    return {
+        "before (smooth, 256 px, overlap 64)": float(np.mean(before.values.argmax(0) == whole)),
+        "today (crop, 1024 px, overlap 64)": float(np.mean(today.values.argmax(0) == whole)),
+    }
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def dask_runs(
+    run: Path, sizes: list[int], baseline_src: Path | None, baseline_sizes: list[int]
+) -> list[dict]:
+    """Client peak RSS and bytes sent, worker-side (today) and client-side (``baseline_src``,
+    with workers running that code too)."""
+    from terralearn.testing.cluster import dask_cluster
+
+    modes = [("today: workers read and write", None, sizes)]
+    if baseline_src is not None:
+        modes.append(("before: the client reads and writes", baseline_src, baseline_sizes))
+    command = [sys.executable, str(Path(__file__).with_name("client_bytes.py"))]
+    rows = []
+    for name, src, mode_sizes in modes:
+        env = {"PYTHONPATH": str(src)} if src is not None else {}
+        tag = "old" if src else "new"
+        with dask_cluster(OUT / f"cluster_{tag}", workers=2, env=env) as cluster:
+            for size in mode_sizes:
+                image = ensure_scene(size)
+                out = OUT / f"dask_{size}_{tag}.zarr"
+                args = ["predict", str(run), str(image), str(out), "--quiet", "--overwrite",
+                        "--dask", cluster.address]  # fmt: skip
+                print(f"{size}: {name} (load {loadavg():.1f}) ...", flush=True)
+                warm(image)
+                r = run_cli(args, command=command, env={**os.environ, **env})
+                print(
+                    f"  {r.seconds:.1f} s, client rss {fmt_gb(r.rss_main)} GB, "
+                    f"sent {r.client_bytes / 1e6:.1f} MB",
+                    flush=True,
+                )
+                rows.append({"size": size, "mode": name, **asdict(r)})
+    rows.sort(key=lambda row: (row["size"], row["mode"]), reverse=False)
+    return rows
 
 
 # --------------------------------------------------------------------------- report
-
-
-@dataclass
-class SizeResult:
-    size: int
-    e2e: list[CliRun] = field(default_factory=list)
-    forward: dict[str, Forward] = field(default_factory=dict)
-    null: tuple[float, float] | None = None  # wall, cpu of a run without the network
-
-    @property
-    def e2e_seconds(self) -> float:
-        return statistics.median(r.seconds for r in self.e2e)
-
-    @property
-    def e2e_cpu(self) -> float:
-        return statistics.median(r.cpu for r in self.e2e)
 
 
 def fmt_gb(b: float) -> str:
     return f"{b / GB:.2f}"
 
 
-def report(
-    results: list[SizeResult], dask: dict | None, args, run: Path, startup: float | None
-) -> None:
+def report(single: list[dict], seams: dict | None, dask: list[dict], args, run: Path) -> None:
     import torch
 
     print()
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, {torch.get_num_threads()} torch "
-        f"threads; Python {platform.python_version()}, torch {torch.__version__}"
+        f"threads; Python {platform.python_version()}, torch {torch.__version__}; model "
+        f"{args.model} ({run})"
     )
-    r0 = results[0].forward["overlap"]
-    print(
-        f"model: {args.model} ({run}), tile {r0.tile_size} px, overlap {r0.overlap} px, "
-        f"batch {args.batch_size} tiles, smooth blending, class map COG only"
-    )
-    print(
-        f"forward: median of {args.repeats} passes before and {args.repeats} after the e2e runs "
-        f"over the middle tile row x tile rows (non-overlapping: {args.repeats} after); e2e: "
-        f"median of {args.repeats} runs up to {args.repeat_max_size} px, 1 run above"
-    )
-    print("\n(a) end-to-end / bare forward over the same tiles (target <= 1.2)")
-    head = (
-        f"{'size':>7} {'tiles':>6} {'e2e s':>8} {'fwd s':>8} {'ratio':>6} {'cpu ratio':>9} "
-        f"{'once s':>8} {'overlap cost':>12} {'e2e Mpx/s':>9} {'load':>10}"
-    )
-    print(head)
-    for r in results:
-        f, o = r.forward["overlap"], r.forward["once"]
-        ratio = r.e2e_seconds / f.seconds
-        loads = [x for run_ in r.e2e for x in run_.load]
+    if single:
+        print("\n(a) one machine: end to end / the one-pass forward limit (target <= 1.35)")
         print(
-            f"{r.size:>7} {f.tiles:>6} {r.e2e_seconds:>8.1f} {f.seconds:>8.1f} {ratio:>6.3f} "
-            f"{r.e2e_cpu / f.cpu:>9.3f} {o.seconds:>8.1f} {f.seconds / o.seconds:>11.2f}x "
-            f"{r.size**2 / 1e6 / r.e2e_seconds:>9.2f} {min(loads):>4.1f}-{max(loads):<4.1f}  "
-            f"{'PASS' if ratio <= 1.2 else 'FAIL'}"
+            f"{'size':>6} {'once@256 s':>10} {'once@1024 s':>11} {'limit s':>8} "
+            f"{'before s':>9} {'ratio':>6} {'rss GB':>7} {'today s':>8} {'ratio':>6} "
+            f"{'rss GB':>7} {'load':>9}"
         )
-    if any(r.null for r in results):
-        print("\noverhead alone: predict_raster in-process with a zero-cost network (1 run)")
-        print(
-            f"{'size':>7} {'wall s':>8} {'cpu s':>8} {'cpu / fwd cpu':>13} {'fwd + null / fwd':>16}"
-        )
-        for r in results:
-            if r.null:
-                f = r.forward["overlap"]
-                print(
-                    f"{r.size:>7} {r.null[0]:>8.1f} {r.null[1]:>8.1f} {r.null[1] / f.cpu:>13.3f} "
-                    f"{(f.seconds + r.null[0]) / f.seconds:>16.3f}"
-                )
-    if startup is not None:
-        print(
-            f"\nfixed start-up (a {STARTUP_SIZE} px one-tile prediction, median): {startup:.1f} s; "
-            "without it, end-to-end / forward:"
-        )
-        print("  " + ", ".join(
-            f"{r.size}: {(r.e2e_seconds - startup) / r.forward['overlap'].seconds:.3f}"
-            for r in results
-        ))  # fmt: skip
-    extra = [k for k in results[-1].forward if "@" in k and k.startswith("overlap")]
-    if extra:
-        big = results[-1]
-        print(f"\noverlap cost by tile size on {big.size} px (forward only, 1 pass, same overlap)")
-        print(
-            f"{'tile':>6} {'tiles':>6} {'fwd s':>8} {'once s':>8} {'overlap cost':>12} {'px forwarded':>13}"
-        )
-        for key in ["overlap", *extra]:
-            f = big.forward[key]
-            o = big.forward[key.replace("overlap", "once")]
+        for row in single:
+            limit = min(f.seconds for f in row["once"])
+            old, new = row["before"], row["today"]
+            loads = [*old.load, *new.load]
             print(
-                f"{f.tile_size:>6} {f.tiles:>6} {f.seconds:>8.1f} {o.seconds:>8.1f} "
-                f"{f.seconds / o.seconds:>11.2f}x {f.forwarded_px / big.size**2:>12.2f}x"
+                f"{row['size']:>6} {row['once'][0].seconds:>10.1f} {row['once'][1].seconds:>11.1f} "
+                f"{limit:>8.1f} {old.seconds:>9.1f} {old.seconds / limit:>6.2f} "
+                f"{fmt_gb(old.rss_main):>7} {new.seconds:>8.1f} {new.seconds / limit:>6.2f} "
+                f"{fmt_gb(new.rss_main):>7} {min(loads):>4.1f}-{max(loads):<4.1f}"
+                f"{'  PASS' if new.seconds / limit <= 1.35 else '  FAIL'}"
             )
-    print("\n(b) peak RSS of `terralearn predict` (target < 2 GB)")
-    print(f"{'size':>7} {'ru_maxrss GB':>12} {'tree peak GB':>12}")
-    for r in results:
-        print(
-            f"{r.size:>7} {fmt_gb(max(x.rss_main for x in r.e2e)):>12} "
-            f"{fmt_gb(max(x.rss_tree for x in r.e2e)):>12}  "
-            f"{'PASS' if max(x.rss_main for x in r.e2e) < 2 * GB else 'FAIL'}"
-        )
+    if seams:
+        print(f"\n(b) seams: {args.seam_size} px scene, same class as one whole-scene forward")
+        for name, share in seams.items():
+            print(f"  {name:<40} {100 * share:8.3f} %  {'PASS' if share >= 0.999 else 'FAIL'}")
     if dask:
-        print(f"\n(c) --dask local:2 vs single process on {dask['size']} px")
-        print(f"{'mode':>10} {'e2e s':>8} {'cpu s':>8} {'tree peak GB':>12} {'load':>10}")
-        for name in ("single", "dask"):
-            r = dask[name]
+        print("\n(c) Dask client (scheduler + 2 workers of 1 thread on this machine), OUT.zarr")
+        print(f"{'size':>6} {'mode':<38} {'e2e s':>8} {'client rss GB':>13} {'client sent MB':>14}")
+        for row in dask:
             print(
-                f"{name:>10} {r.seconds:>8.1f} {r.cpu:>8.1f} {fmt_gb(r.rss_tree):>12} "
-                f"{r.load[0]:>4.1f}-{r.load[1]:<4.1f}"
+                f"{row['size']:>6} {row['mode']:<38} {row['seconds']:>8.1f} "
+                f"{fmt_gb(row['rss_main']):>13} {row['client_bytes'] / 1e6:>14.2f}"
             )
-        diff, total = dask["differences"]
-        print(
-            f"dask / single: {dask['dask'].seconds / dask['single'].seconds:.3f}; class maps: "
-            f"{diff} of {total} pixels differ" + (" (identical)" if diff == 0 else "")
-        )
 
 
 def main() -> None:
@@ -475,27 +390,17 @@ def main() -> None:
     parser.add_argument("--model", default="unet_small", help="registry model to train a run of")
     parser.add_argument("--run", type=Path, default=None, help="use this run instead")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of the benchmark run")
-    parser.add_argument("--tile-size", type=int, default=None, help="[the run's default]")
-    parser.add_argument("--overlap", type=int, default=None, help="[the run's default]")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="passes of the bare forward")
+    parser.add_argument("--seam-size", type=int, default=2048)
+    parser.add_argument("--dask-sizes", type=int, nargs="+", default=[4096, 8192, 16384])
     parser.add_argument(
-        "--repeat-max-size", type=int, default=4096, help="larger scenes run end to end once"
-    )
+        "--baseline-src", type=Path, default=None,
+        help="src folder of an older terralearn (client-side Dask reading) to compare with",
+    )  # fmt: skip
+    parser.add_argument("--baseline-dask-sizes", type=int, nargs="+", default=[4096, 8192])
+    parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--skip-seams", action="store_true")
     parser.add_argument("--skip-dask", action="store_true")
-    parser.add_argument("--dask-size", type=int, default=8192)
-    parser.add_argument(
-        "--skip-tile-table", action="store_true",
-        help="skip the forward-only overlap cost at 512 px tiles on the largest scene",
-    )  # fmt: skip
-    parser.add_argument(
-        "--skip-null", action="store_true",
-        help="skip the in-process run with a zero-cost network (the overhead alone)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--skip-startup", action="store_true",
-        help=f"skip timing the fixed start-up (a {STARTUP_SIZE} px, one-tile prediction)",
-    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -503,112 +408,42 @@ def main() -> None:
     run = args.run or ensure_run(args.model, args.epochs)
     if args.run:
         args.model = json.loads((run / "run.json").read_text()).get("model", str(run))
-    startup = None
-    if not args.skip_startup:
-        # one tile: what predict_raster spends whatever the raster's size (loading the model
-        # and Lightning, the first forward's set-up, the COG)
-        image = ensure_scene(STARTUP_SIZE)
-        print(f"start-up: terralearn predict on {STARTUP_SIZE} px ...", flush=True)
-        startup = statistics.median(
-            predict_cli(
-                run, image, OUT / "startup.tif", args.tile_size, args.overlap, args.batch_size
-            ).seconds
-            for _ in range(args.repeats)
-        )
-        print(f"  {startup:.1f} s", flush=True)
-    sizes = sorted(set(args.sizes))
-    results = []
-    for size in sizes:
+    single = []
+    for size in [] if args.skip_single else sorted(set(args.sizes)):
         image = ensure_scene(size)
-        res = SizeResult(size)
-        n = args.repeats if size <= args.repeat_max_size else 1
-        # the forward is timed before and after the end-to-end runs: load drifts on a shared box
-        print(f"{size}: bare forward, before (load {loadavg():.1f}) ...", flush=True)
-        before = forward_baseline(
-            run, image, args.tile_size, args.overlap, args.batch_size, args.repeats,
-            kinds=("overlap",),
-        )["overlap"]  # fmt: skip
-        for i in range(n):
-            print(
-                f"{size}: terralearn predict, run {i + 1}/{n} (load {loadavg():.1f}) ...",
-                flush=True,
-            )
-            r = predict_cli(
-                run, image, OUT / f"pred_{size}.tif", args.tile_size, args.overlap, args.batch_size
-            )
-            print(
-                f"  {r.seconds:.1f} s, cpu {r.cpu:.0f} s, rss {fmt_gb(r.rss_main)} GB", flush=True
-            )
-            res.e2e.append(r)
-        extra = ()
-        if size == sizes[-1] and not args.skip_tile_table and res.e2e[0].tile_size != 512:
-            extra = (512,)
-        print(f"{size}: bare forward, after (load {loadavg():.1f}) ...", flush=True)
-        res.forward = forward_baseline(
-            run, image, args.tile_size, args.overlap, args.batch_size, args.repeats, extra
-        )
-        f = res.forward["overlap"]
-        print(
-            f"  {before.seconds:.1f} s before, {f.seconds:.1f} s after, over {f.tiles} tiles "
-            f"(load {loadavg():.1f})",
-            flush=True,
-        )
-        f.row_seconds = before.row_seconds + f.row_seconds
-        f.row_cpu = before.row_cpu + f.row_cpu
-        if not args.skip_null:
-            print(f"{size}: predict_raster without the network ...", flush=True)
-            res.null = null_run(run, image, args.tile_size, args.overlap, args.batch_size)
-            print(f"  {res.null[0]:.1f} s, cpu {res.null[1]:.1f} s", flush=True)
-        results.append(res)
-    dask = None
+        row: dict = {"size": size}
+        for name, extra in (("before", OLD_DEFAULTS), ("today", [])):
+            print(f"{size}: terralearn predict, {name}'s defaults (load {loadavg():.1f}) ...")
+            args_ = ["predict", str(run), str(image), str(OUT / f"pred_{size}_{name}.tif")]
+            warm(image)
+            row[name] = run_cli([*args_, "--quiet", "--overwrite", *extra])
+            print(f"  {row[name].seconds:.1f} s, rss {fmt_gb(row[name].rss_main)} GB", flush=True)
+        row["once"] = [
+            one_pass_forward(run, image, tile, batch, args.repeats) for tile, batch in LIMIT_TILES
+        ]
+        print("  once: " + ", ".join(f"{f.tile_size} px {f.seconds:.1f} s" for f in row["once"]))
+        single.append(row)
+    seams = None if args.skip_seams else seam_check(run, ensure_scene(args.seam_size))
+    dask = []
     if not args.skip_dask:
-        size = args.dask_size
-        image = ensure_scene(size)
-        single_out = OUT / f"pred_{size}.tif"
-        done = [r for r in results if r.size == size]
-        if done and single_out.exists():
-            single = done[0].e2e[-1]
-        else:
-            print(f"{size}: terralearn predict (for --dask) ...", flush=True)
-            single = predict_cli(
-                run, image, single_out, args.tile_size, args.overlap, args.batch_size
-            )
-        print(f"{size}: terralearn predict --dask local:2 (load {loadavg():.1f}) ...", flush=True)
-        dask_out = OUT / f"pred_{size}_dask.tif"
-        on_dask = predict_cli(
-            run, image, dask_out, args.tile_size, args.overlap, args.batch_size, "local:2"
-        )
-        dask = {
-            "size": size, "single": single, "dask": on_dask,
-            "differences": count_differences(single_out, dask_out),
-        }  # fmt: skip
-    report(results, dask, args, run, startup)
+        dask = dask_runs(run, args.dask_sizes, args.baseline_src, args.baseline_dask_sizes)
+    report(single, seams, dask, args, run)
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "args": {k: str(v) for k, v in vars(args).items()},
-                    "startup": startup,
-                    "results": [
+                    "single": [
                         {
-                            "size": r.size,
-                            "null": r.null,
-                            "e2e": [asdict(x) for x in r.e2e],
-                            "forward": {
-                                k: {**asdict(v), "seconds": v.seconds, "cpu": v.cpu}
-                                for k, v in r.forward.items()
-                            },
+                            "size": r["size"],
+                            "before": asdict(r["before"]),
+                            "today": asdict(r["today"]),
+                            "once": [{**asdict(f), "seconds": f.seconds} for f in r["once"]],
                         }
-                        for r in results
+                        for r in single
                     ],
-                    "dask": None
-                    if dask is None
-                    else {
-                        "size": dask["size"],
-                        "single": asdict(dask["single"]),
-                        "dask": asdict(dask["dask"]),
-                        "differences": dask["differences"],
-                    },
+                    "seams": seams,
+                    "dask": dask,
                 },
                 indent=2,
             )

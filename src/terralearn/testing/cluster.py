@@ -42,14 +42,17 @@ def _dask(*args: str, log: Path, cwd: Path, env: dict[str, str]) -> subprocess.P
 
 
 @contextlib.contextmanager
-def dask_cluster(folder: Path, workers: int = 2) -> Iterator[Cluster]:
+def dask_cluster(
+    folder: Path, workers: int = 2, env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     """Start a scheduler and ``workers`` single-threaded worker processes on 127.0.0.1.
 
     The processes run in ``folder`` (not the test's working directory: paths sent to them must
-    be absolute) with torch on one thread (``OMP_NUM_THREADS=1``).
+    be absolute) with torch on one thread (``OMP_NUM_THREADS=1``) and ``env`` added to this
+    process's environment (e.g. a ``PYTHONPATH``).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
     scheduler_file = folder / "scheduler.json"
     scheduler = _dask(
         "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
