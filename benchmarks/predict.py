@@ -17,7 +17,7 @@ benchmarks/_work/ and reused) and a small trained run (trained once into benchma
     whole scene: the share of pixels with the same class (target >= 99.9 %).
 (c) Dask: a real ``dask scheduler`` and two ``dask worker --nthreads 1`` processes on
     127.0.0.1; the client (``terralearn predict ... OUT.zarr --dask ADDRESS`` through
-    ``benchmarks/client_bytes.py``): its peak RSS and the bytes it sends over Dask comms, at
+    ``benchmarks/cli_probe.py``): its peak RSS and the bytes it sends over Dask comms, at
     each size, today's worker-side reading and writing next to the client-side reading of an
     older checkout (``--baseline-src DIR``: the ``src`` folder of terralearn at 234d387).
 
@@ -129,13 +129,13 @@ class CliRun:
     seconds: float  # predict_raster's own timer, as printed by the CLI
     wall: float  # the whole subprocess, start-up included
     cpu: float  # user + system seconds of the process and its (reaped) children
-    rss_main: float  # ru_maxrss of the CLI process, bytes
+    rss_main: float  # peak RSS of the CLI process (cli_probe.py's VmHWM, else ru_maxrss), bytes
     rss_tree: float  # peak of the RSS summed over the process tree (psutil polling), bytes
     tiles: int
     tile_size: int
     overlap: int
     load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before, after
-    client_bytes: int | None = None  # bytes the client sent over Dask comms (client_bytes.py)
+    client_bytes: int | None = None  # bytes the client sent over Dask comms (cli_probe.py)
 
 
 def terralearn_cmd() -> list[str]:
@@ -183,9 +183,10 @@ def run_cli(
     if m is None:
         raise SystemExit(f"cannot parse the output of terralearn predict:\n{text}")
     sent = re.search(r"client bytes sent: (\d+)", text)
+    peak = re.search(r"peak rss: (\d+)", text)
     return CliRun(
         seconds=float(m[4]), wall=wall, cpu=usage.ru_utime + usage.ru_stime,
-        rss_main=usage.ru_maxrss * 1024.0, rss_tree=float(peak_tree), tiles=int(m[1]),
+        rss_main=float(peak[1]) if peak else usage.ru_maxrss * 1024.0, rss_tree=float(peak_tree), tiles=int(m[1]),
         tile_size=int(m[2]), overlap=int(m[3]), load=(load0, loadavg()),
         client_bytes=int(sent[1]) if sent else None,
     )  # fmt: skip
@@ -210,6 +211,7 @@ def predict_cli(
 # --------------------------------------------------------------------------- bare forward
 
 
+PROBE = [sys.executable, str(Path(__file__).with_name("cli_probe.py"))]
 OLD_DEFAULTS = ["--blend", "smooth", "--tile-size", "256", "--overlap", "64", "--batch-size", "8"]
 LIMIT_TILES = ((256, 8), (1024, 1))  # tile size, batch: the one-pass forward is the faster
 
@@ -309,7 +311,6 @@ def dask_runs(
     modes = [("today: workers read and write", None, sizes)]
     if baseline_src is not None:
         modes.append(("before: the client reads and writes", baseline_src, baseline_sizes))
-    command = [sys.executable, str(Path(__file__).with_name("client_bytes.py"))]
     rows = []
     for name, src, mode_sizes in modes:
         env = {"PYTHONPATH": str(src)} if src is not None else {}
@@ -322,7 +323,7 @@ def dask_runs(
                         "--dask", cluster.address]  # fmt: skip
                 print(f"{size}: {name} (load {loadavg():.1f}) ...", flush=True)
                 warm(image)
-                r = run_cli(args, command=command, env={**os.environ, **env})
+                r = run_cli(args, command=PROBE, env={**os.environ, **env})
                 print(
                     f"  {r.seconds:.1f} s, client rss {fmt_gb(r.rss_main)} GB, "
                     f"sent {r.client_bytes / 1e6:.1f} MB",
@@ -416,7 +417,7 @@ def main() -> None:
             print(f"{size}: terralearn predict, {name}'s defaults (load {loadavg():.1f}) ...")
             args_ = ["predict", str(run), str(image), str(OUT / f"pred_{size}_{name}.tif")]
             warm(image)
-            row[name] = run_cli([*args_, "--quiet", "--overwrite", *extra])
+            row[name] = run_cli([*args_, "--quiet", "--overwrite", *extra], command=PROBE)
             print(f"  {row[name].seconds:.1f} s, rss {fmt_gb(row[name].rss_main)} GB", flush=True)
         row["once"] = [
             one_pass_forward(run, image, tile, batch, args.repeats) for tile, batch in LIMIT_TILES

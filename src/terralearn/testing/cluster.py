@@ -54,6 +54,7 @@ def dask_cluster(
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
     scheduler_file = folder / "scheduler.json"
+    scheduler_file.unlink(missing_ok=True)  # a file from an earlier run names a dead scheduler
     scheduler = _dask(
         "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
         "--scheduler-file", str(scheduler_file),
