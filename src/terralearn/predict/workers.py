@@ -214,7 +214,9 @@ def predict_on_workers(
     with warnings.catch_warnings():
         # the job (model weights) is sent once, as a task the scheduler can run again if the
         # worker holding it dies (scattered data would be lost with it)
-        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message="(Sending large graph|Large object)", category=UserWarning
+        )
         shared = client.submit(_the_job, job, pure=False)
     parts = plan_parts(job.layout, job.batch_size)
     counts = np.zeros(256, dtype=np.int64)
