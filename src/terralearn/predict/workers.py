@@ -19,6 +19,7 @@ with the raster's pixels (only a few hundred bytes per part).
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -206,6 +207,7 @@ def predict_on_workers(
         WorkerReadError: a worker could not read the image.
         WorkerLostError: workers died running a part more often than the scheduler allows.
     """
+    # distributed takes a second to import: only --dask runs need it
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -230,7 +232,7 @@ def predict_on_workers(
         pending.add(future)
 
     try:
-        for part in _take(parts, depth):
+        for part in itertools.islice(parts, depth):
             submit(part)
         for future in pending:
             try:
@@ -247,7 +249,7 @@ def predict_on_workers(
             live.pop(future.key)
             if on_part is not None:
                 on_part(sizes.pop(future.key))
-            for part in _take(parts, 1):
+            for part in itertools.islice(parts, 1):
                 submit(part)
     finally:
         pending.clear()
@@ -257,12 +259,3 @@ def predict_on_workers(
 
 def _the_job(job: Job) -> Job:
     return job
-
-
-def _take(parts: Iterator[Part], n: int) -> list[Part]:
-    out = []
-    for part in parts:
-        out.append(part)
-        if len(out) == n:
-            break
-    return out
