@@ -90,11 +90,13 @@ def test_unknown_names_list_the_choices(spec: str) -> None:
     )
 
 
-def test_cpu_plan_is_float32_contiguous_without_pinning() -> None:
-    plan = device_plan("cpu")
-    assert plan == DevicePlan(torch.device("cpu"), None, False, False)
-    assert plan.describe() == "cpu, float32"
-    assert plan.memory_format == torch.contiguous_format
+def test_cpu_plan_is_float32_channels_last_without_pinning() -> None:
+    plan = device_plan("cpu")  # measured: benchmarks/README.md, "Prediction on a device"
+    assert plan == DevicePlan(torch.device("cpu"), None, True, False)
+    assert plan.describe() == "cpu, float32, channels-last"
+    assert plan.memory_format == torch.channels_last
+    assert DevicePlan(torch.device("cpu")).describe() == "cpu, float32"
+    assert DevicePlan(torch.device("cpu")).memory_format == torch.contiguous_format
 
 
 @pytest.mark.parametrize(
@@ -127,5 +129,5 @@ def test_place_batch_and_precision_on_the_cpu() -> None:
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), plan.precision():
         assert conv(batch).dtype == torch.bfloat16
-    with torch.inference_mode(), device_plan("cpu").precision():
+    with torch.inference_mode(), DevicePlan(torch.device("cpu")).precision():
         assert conv(batch).dtype == torch.float32

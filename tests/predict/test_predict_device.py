@@ -27,16 +27,26 @@ def reference(task, batch: np.ndarray) -> np.ndarray:
         return task.predict_proba(torch.from_numpy(batch)).float().numpy()
 
 
-def test_moved_to_the_cpu_equals_the_plain_forward_exactly(batch) -> None:
+def test_the_device_path_on_the_cpu_equals_the_plain_forward(batch) -> None:
     task = make_task()
     expected = reference(task, batch)
     predictor = load_predictor(task)
-    assert predictor.device == torch.device("cpu") and predictor.plan == device_plan("cpu")
-    assert predictor.to(torch.device("cpu")) is predictor
+    assert predictor.device == torch.device("cpu")
+    assert predictor.plan == DevicePlan(torch.device("cpu"))  # as given until moved
+    assert np.array_equal(predictor(batch), expected)
+    # the GPU path's code: to() places the module, the call places the batch; float32 NCHW
+    fp32 = DevicePlan(torch.device("cpu"), pin_memory=False)
+    assert predictor.to(plan=fp32) is predictor
     out = predictor(batch)
     assert out.dtype == np.float32 and out.shape == (2, 3, 64, 64)
     assert np.array_equal(out, expected)
-    assert np.array_equal(load_predictor(task, device="cpu")(batch), expected)
+    # the CPU's default plan: channels-last, another summation order, the same classes
+    assert predictor.to(torch.device("cpu")).plan == device_plan("cpu")
+    assert first_conv(task).weight.is_contiguous(memory_format=torch.channels_last)
+    out = predictor(batch)
+    assert np.abs(out - expected).max() < 1e-6
+    assert np.array_equal(out.argmax(axis=1), expected.argmax(axis=1))
+    assert np.array_equal(load_predictor(make_task(), device="cpu")(batch), out)
 
 
 def test_autocast_and_channels_last_run_through_the_same_call(batch) -> None:
@@ -54,7 +64,7 @@ def test_autocast_and_channels_last_run_through_the_same_call(batch) -> None:
     tta_fp32 = load_predictor(make_task())(batch, tta=True)  # the same seeded weights
     assert tta.dtype == np.float32 and np.abs(tta - tta_fp32).max() < 0.02
     # back to float32 and contiguous: the exact result again
-    assert np.array_equal(predictor.to("cpu")(batch), expected)
+    assert np.array_equal(predictor.to(plan=DevicePlan(torch.device("cpu")))(batch), expected)
     assert first_conv(task).weight.is_contiguous()
 
 
@@ -63,13 +73,19 @@ def first_conv(task) -> torch.nn.Conv2d:
 
 
 def test_pickled_predictor_runs_alike_and_takes_the_workers_device(batch) -> None:
-    predictor = load_predictor(make_task())
+    predictor = load_predictor(make_task(), device="cpu")
     expected = predictor(batch)
     copy = pickle.loads(pickle.dumps(predictor))
     assert copy.plan == device_plan("cpu") and copy.classes == predictor.classes
+    assert first_conv(copy.module).weight.is_contiguous(memory_format=torch.channels_last)
     assert np.array_equal(copy(batch), expected)
     assert on_worker_device(copy, "auto") is copy  # this machine: the CPU, nothing to move
     assert np.array_equal(on_worker_device(copy, "cpu")(batch), expected)
+    # a Predictor as loaded (not yet moved) takes the worker's plan at the first task
+    plain = pickle.loads(pickle.dumps(load_predictor(make_task())))
+    assert plain.plan == DevicePlan(torch.device("cpu"))
+    assert on_worker_device(plain, "auto").plan == device_plan("cpu")
+    assert np.array_equal(plain(batch), expected)
     with pytest.raises(ConfigError, match=r"^--device cuda: no CUDA device is visible"):
         on_worker_device(copy, "cuda")
 

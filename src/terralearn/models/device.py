@@ -97,6 +97,8 @@ def device_plan(device: torch.device | str) -> DevicePlan:
     if device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return DevicePlan(device, autocast=dtype, channels_last=True, pin_memory=True)
+    if device.type == "cpu":
+        return DevicePlan(device, channels_last=True)
     return DevicePlan(device)
 
 

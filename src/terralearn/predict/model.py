@@ -4,8 +4,8 @@
 (B, K, H, W)`` with ``K >= 2`` (a binary model's foreground sigmoid becomes two bands), plus the
 facts used to check an image and to lay out tiles. It pickles, so Dask workers can run it.
 
-Devices: a Predictor runs where its :class:`~terralearn.models.DevicePlan` says (the CPU in
-float32 unless moved). :meth:`Predictor.to` moves it, in place like ``nn.Module.to``; a call
+Devices: a Predictor runs where its :class:`~terralearn.models.DevicePlan` says (its module as
+given, in float32, until moved). :meth:`Predictor.to` moves it, in place like ``nn.Module.to``; a call
 copies the numpy tiles to the device, runs the forward under the plan's precision and returns
 float32 numpy on the host. The device is chosen explicitly, not lazily at the first call: a
 device that is missing fails at once, in one line, where it is chosen, and a Predictor's fields
@@ -56,7 +56,9 @@ class Predictor:
         fill: per-band value put where the input is nodata (the training mean: normalises to 0).
         source: a name for messages (the run path or the module's class).
         table: code, name and colour of each class (default: code = index).
-        plan: where and how the module runs (device, precision, layout); set by :meth:`to`.
+        plan: where and how the module runs (device, precision, layout). A new Predictor
+            runs its module as given (float32, on the module's device, its own layout);
+            :meth:`to` applies a device's plan (:func:`terralearn.models.device_plan`).
     """
 
     module: Any
@@ -71,7 +73,7 @@ class Predictor:
     fill: np.ndarray | None = None
     source: str = "the model"
     table: ClassTable | None = None
-    plan: DevicePlan = field(default_factory=lambda: device_plan("cpu"))
+    plan: DevicePlan = field(default_factory=lambda: DevicePlan(torch.device("cpu")))
     _proba: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,7 +110,7 @@ class Predictor:
         state = dict(self.__dict__)
         if self.plan.device.type != "cpu":
             state["module"] = copy.deepcopy(self.module).to("cpu", torch.contiguous_format)
-            state["plan"] = device_plan("cpu")
+            state["plan"] = DevicePlan(torch.device("cpu"))
         return state
 
     def __call__(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
@@ -155,10 +157,10 @@ def on_worker_device(predictor: Predictor, device: str | torch.device = "auto") 
     Raises:
         ConfigError: the worker has no such device.
     """
-    resolved = resolve_device(device)
-    if predictor.device == resolved:
+    plan = device_plan(resolve_device(device))
+    if predictor.plan == plan:
         return predictor
-    return predictor.to(resolved)
+    return predictor.to(plan=plan)
 
 
 def load_predictor(
@@ -243,7 +245,7 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
         fill=fill,
         source=source or f"the model ({type(task).__name__})",
         table=info.table if info is not None else None,
-        plan=device_plan(_module_device(task)),
+        plan=DevicePlan(_module_device(task)),  # as given, until moved
         _proba=hasattr(task, "predict_proba"),
     )
 
