@@ -21,7 +21,11 @@ are that 6-band scene (four 512 px quadrants, or the whole 1024 px).
 
     python benchmarks/predict_device.py [--models unet_small unet] [--repeats 5] [--warmup 2]
         [--shapes 4x512 1x1024] [--options fp32 channels_last bf16 channels_last+bf16 compile]
-        [--epochs 2] [--json PATH]
+        [--epochs 2] [--json PATH] [--table-from PATH]
+
+Table cells: median seconds per call (min-max), the speed-up over fp32 (the median over rounds
+of fp32's time / the option's time in the same round), the share of pixels whose class differs
+from fp32's, and compile's first call.
 """
 
 from __future__ import annotations
@@ -149,7 +153,10 @@ def table(rows: list[dict]) -> str:
                 continue
             text = f"{r['median_s']:.2f} s ({r['min_s']:.2f}-{r['max_s']:.2f})"
             if base is not None and option != "fp32":
-                text += f", x{base['median_s'] / r['median_s']:.2f}"
+                # speed-up paired by round (one call of each option per round): the median of
+                # fp32 / option over the rounds, less moved by the load than a ratio of medians
+                ratios = [b / t for b, t in zip(base["times_s"], r["times_s"], strict=True)]
+                text += f", x{statistics.median(ratios):.2f}"
                 text += f", {100 * r['argmax_differs']:.3f} % px"
             if option == "compile":
                 text += f", compile {r['first_call_s']:.0f} s"
@@ -178,7 +185,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--table-from", type=Path, default=None, help="Print the table of a --json file, no runs."
+    )
     args = parser.parse_args()
+    if args.table_from:
+        print(table(json.loads(args.table_from.read_text())))
+        return
     if args.options[0] != "fp32":
         parser.error("--options must start with fp32 (the reference of the argmax comparison)")
     WORK.mkdir(parents=True, exist_ok=True)
