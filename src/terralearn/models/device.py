@@ -9,7 +9,7 @@ through the plan, so the GPU path is the CPU path with another device.
 What each device gets, and why (``benchmarks/README.md``, "Prediction on a device"):
 
 - **cpu**: float32, channels-last. Measured on a 2-core Xeon (AVX-512, AMX-BF16): channels-last
-  is 1.2-1.4x faster for both U-Nets and changes no pixel's class; bfloat16 autocast (2-2.6x
+  is 1.2-1.4x faster for both U-Nets and changes no pixel's class; bfloat16 autocast (1.8-2.6x
   with channels-last) changes the class of up to 0.5 % of pixels, so it is left to the user
   (an explicit :class:`DevicePlan`); ``torch.compile`` compiles for minutes per batch shape.
 - **cuda**: bfloat16 autocast where ``torch.cuda.is_bf16_supported()`` (Ampere and newer),

@@ -4,13 +4,13 @@
 (B, K, H, W)`` with ``K >= 2`` (a binary model's foreground sigmoid becomes two bands), plus the
 facts used to check an image and to lay out tiles. It pickles, so Dask workers can run it.
 
-Devices: a Predictor runs where its :class:`~terralearn.models.DevicePlan` says (its module as
-given, in float32, until moved). :meth:`Predictor.to` moves it, in place like ``nn.Module.to``; a call
-copies the numpy tiles to the device, runs the forward under the plan's precision and returns
-float32 numpy on the host. The device is chosen explicitly, not lazily at the first call: a
-device that is missing fails at once, in one line, where it is chosen, and a Predictor's fields
-always say where its module is. A Predictor always pickles with its module on the CPU (a GPU
-module is copied to the host), so a Dask worker receives a CPU Predictor and calls
+Devices: a Predictor runs where its :class:`~terralearn.models.DevicePlan` says: its module as
+given, in float32, until :meth:`Predictor.to` moves it (in place, like ``nn.Module.to``) and
+applies that device's precision and layout. A call copies the numpy tiles to the device, runs
+the forward and returns float32 numpy on the host. The device is chosen explicitly, not lazily
+at the first call: a missing device fails at once, in one line, where it is chosen, and a
+Predictor's fields always say where its module is. A Predictor pickles with its module on the
+CPU (a GPU module is copied to the host), so a Dask worker receives a CPU Predictor and calls
 :func:`on_worker_device` with the user's ``--device`` to use its own GPU.
 """
 
@@ -175,8 +175,8 @@ def load_predictor(
             :class:`Predictor` is returned as is.
         which: checkpoint of a run directory (``"best"`` or ``"last"``).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a
-            ``torch.device`` (see :meth:`Predictor.to`); None leaves a new Predictor on the
-            CPU and a given Predictor where it is.
+            ``torch.device`` (see :meth:`Predictor.to`); None runs the module where it is (a
+            run's: the CPU), in float32, and leaves a given Predictor as it is.
 
     Raises:
         NotARunError: the run directory has no run.json or no checkpoint.
