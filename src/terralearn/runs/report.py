@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from terralearn.artifacts import RunDir
-from terralearn.models.device import DevicePlan, device_plan
+from terralearn.models.device import DevicePlan
 from terralearn.viz.curves import plot_training_curves
 from terralearn.viz.panels import plot_sample_panels
 
@@ -28,9 +28,10 @@ def predict_chips(
 
     ``plan`` says where and how the forward runs (:func:`terralearn.models.device_plan`; the
     task must already be on its device, see ``DevicePlan.place_module``); default: the CPU in
-    float32. Chips go to the device batch by batch; class ids come back to the host.
+    float32, the task as it is. Chips go to the device batch by batch; class ids come back to
+    the host.
     """
-    plan = plan or device_plan("cpu")
+    plan = plan or DevicePlan(torch.device("cpu"))
     out = []
     for start in range(0, len(images), batch_size):
         part = slice(start, start + batch_size)
