@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "attention"))
@@ -89,3 +90,26 @@ def test_an_existing_output_needs_overwrite(scene, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     with rasterio.open(out) as src:
         assert src.count == 4
+
+
+def test_device_cpu_gives_the_default_maps_and_a_missing_gpu_one_line(
+    scene, tmp_path, monkeypatch
+) -> None:
+    run, image, _ = scene
+    default, cpu = tmp_path / "auto.tif", tmp_path / "cpu.tif"
+    assert invoke(run, image, "--at", 40, 40, "--pixel", "--out", default).exit_code == 0
+    result = invoke(run, image, "--at", 40, 40, "--pixel", "--out", cpu, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    with rasterio.open(default) as a, rasterio.open(cpu) as b:
+        assert np.array_equal(a.read(), b.read())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only build of torch
+    monkeypatch.setattr(torch.version, "cuda", None)
+    out = tmp_path / "cuda.png"
+    result = invoke(run, image, "--at", 40, 40, "--pixel", "--out", out, "--device", "cuda")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"error: --device cuda: no CUDA device is visible to torch {torch.__version__} "
+        "(a CPU-only build); available here: cpu; use --device cpu or auto, or install a CUDA "
+        "build of torch"
+    ]
+    assert not out.exists()

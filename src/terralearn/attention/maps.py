@@ -17,6 +17,7 @@ the token count: the window defaults to 32 x 32 patches and is limited to 64 x 6
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from terralearn.artifacts import load_task
 from terralearn.attention.rollout import HeadFusion, query_rollout
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.io import open_image, valid_mask
+from terralearn.models.device import device_plan, resolve_device
 from terralearn.pixels import fill_invalid
 from terralearn.predict.model import check_image, fill_values, load_predictor
 from terralearn.viz._figure import DEFAULT_DPI
@@ -166,6 +168,7 @@ def attention_maps(
     head_fusion: HeadFusion = "mean",
     residual: float = 0.5,
     which: str = "best",
+    device: str = "auto",
 ) -> AttentionMaps:
     """Rollout and last-block head maps of a ViT for the location ``at`` of ``image``.
 
@@ -179,6 +182,9 @@ def attention_maps(
         head_fusion: how the heads of a block are combined in the rollout.
         residual: share of the residual path in each block's flow (0.5 in the paper).
         which: checkpoint of a run directory (``"best"`` or ``"last"``).
+        device: where the forward runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``; a
+            given module is moved there). Always float32: one window costs little, and the
+            maps are read as numbers.
 
     Returns:
         The maps and what is needed to draw or georeference them.
@@ -186,12 +192,14 @@ def attention_maps(
     Raises:
         NotARunError: ``run`` is not a run directory.
         IncompatibleError: the model has no attention (not a ViT), or the image lacks its bands.
-        ConfigError: the point is outside the image, or a bad window / fusion / residual.
+        ConfigError: the point is outside the image, a bad window / fusion / residual, or a
+            device that is unknown or not available.
     """
     import torch
     from rasterio.windows import Window
     from rasterio.windows import transform as window_transform
 
+    plan = dataclasses.replace(device_plan(resolve_device(device)), autocast=None)
     info = None
     if isinstance(run, str | os.PathLike):
         task, info = load_task(run, which)
@@ -203,7 +211,7 @@ def attention_maps(
     else:
         task, source = run, f"the model ({type(run).__name__})"
     network = _network(task, info, source)
-    predictor = load_predictor(run)
+    predictor = load_predictor(run).to(plan=plan)
     name = os.fspath(image) if isinstance(image, str | os.PathLike) else "<in-memory>"
     da = check_image(predictor, open_image(image), name)
     row, col = locate(da, at, pixel, name)
@@ -220,16 +228,16 @@ def attention_maps(
 
     task.eval()
     with torch.inference_mode():
-        x = torch.from_numpy(data)[None]
+        x = plan.place_batch(torch.from_numpy(data)[None])
         if hasattr(task, "normalize"):
-            x = task.normalize(x, torch.from_numpy(valid)[None])
+            x = task.normalize(x, plan.place_batch(torch.from_numpy(valid)[None]))
         logits, attentions, grid = network.forward_with_attention(x)
         qr, qc = row - row_off, col - col_off
         token = (qr // patch) * grid[1] + qc // patch
-        rollout = query_rollout(attentions, token, head_fusion, residual)[0]
-        heads = attentions[-1][0, :, token, :].float()
+        rollout = query_rollout(attentions, token, head_fusion, residual)[0].cpu()
+        heads = attentions[-1][0, :, token, :].float().cpu()
     labels = (logits[0, 0] > 0).long() if logits.shape[1] == 1 else logits[0].argmax(dim=0)
-    prediction = labels.numpy().astype(np.int16)
+    prediction = labels.cpu().numpy().astype(np.int16)
     prediction[~valid] = -1
 
     def to_pixels(tokens: torch.Tensor) -> np.ndarray:

@@ -9,7 +9,13 @@ import click
 from terralearn._fs import check_output
 from terralearn.artifacts import RunDir
 from terralearn.attention import attention_maps, plot_attention, write_attention_geotiff
-from terralearn.cli.options import checkpoint_option, defaults_from, described, overwrite_option
+from terralearn.cli.options import (
+    checkpoint_option,
+    defaults_from,
+    described,
+    device_option,
+    overwrite_option,
+)
 from terralearn.cli.render import print_mapping
 from terralearn.errors import ConfigError
 
@@ -49,8 +55,11 @@ SUFFIXES = {".png": "figure", ".tif": "geotiff", ".tiff": "geotiff"}
     help="How the heads of a block are combined in the rollout.",
 )
 @checkpoint_option
+@device_option
 @overwrite_option
-def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, overwrite) -> None:
+def attention(
+    run, image, at, pixel, outputs, window, head_fusion, checkpoint, device, overwrite
+) -> None:
     """Attention rollout and last-block head maps of the ViT in RUN for one location of IMAGE."""
     for out in outputs:  # check every output before the model runs
         if Path(out).suffix.lower() not in SUFFIXES:
@@ -61,7 +70,7 @@ def attention(run, image, at, pixel, outputs, window, head_fusion, checkpoint, o
         check_output(out, overwrite, "--out")
     maps = attention_maps(
         run, image, tuple(at), pixel=pixel, window=window, head_fusion=head_fusion,
-        which=checkpoint,
+        which=checkpoint, device=device,
     )  # fmt: skip
     if not outputs:
         folder = RunDir(run).figures

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from terralearn.cli.options import defaults_from, quiet_option
+from terralearn.cli.options import defaults_from, device_option, quiet_option
 from terralearn.cli.render import console
 from terralearn.runs.evaluate import evaluate as run_evaluate
 
@@ -17,10 +17,13 @@ option = defaults_from(run_evaluate)
 @click.argument("store")
 @option("--split", type=click.Choice(["train", "val", "test"]), help="Split of STORE to score.")
 @option("--batch-size", type=int, help="Chips per forward pass.")
+@device_option
 @quiet_option
-def evaluate(run, store, split, batch_size, quiet) -> None:
+def evaluate(run, store, split, batch_size, device, quiet) -> None:
     """Evaluate the best model of RUN on a split of STORE (accuracy, IoU, F1, kappa, confusion)."""
-    report = run_evaluate(run, store, split=split, batch_size=batch_size, progress=not quiet)
+    report = run_evaluate(
+        run, store, split=split, batch_size=batch_size, progress=not quiet, device=device
+    )
     table = Table(title=f"{split} split: {report['chips']} chips", title_justify="left")
     for column in ("class", "IoU", "F1", "precision", "recall", "pixels"):
         table.add_column(column, justify="left" if column == "class" else "right")
@@ -36,6 +39,7 @@ def evaluate(run, store, split, batch_size, quiet) -> None:
         f"overall accuracy {_score(report['overall_accuracy'], 4)}   "
         f"mean IoU {_score(report['mean_iou'], 4)}   kappa {_score(report['kappa'], 4)}"
     )
+    out.print(f"device: {report['device']}")
     out.print(f"written: {run}/eval/{split}.json, {run}/eval/{split}_confusion.png")
 
 

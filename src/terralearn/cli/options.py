@@ -143,6 +143,15 @@ checkpoint_option = click.option(
     help="Checkpoint of the run: best (highest validation mIoU) or last.",
 )
 
+# --device of predict, evaluate and attention; resolve_device checks the value (one line, exit 2)
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    metavar="auto|cpu|cuda|cuda:N|mps",
+    help="Where the network runs: auto = a CUDA GPU, else Apple MPS, else the CPU.",
+)
+
 
 def seed_option(source: Any, help: str = "Random seed.") -> Callable:
     """``--seed`` with the default of ``source``."""

@@ -3,24 +3,40 @@
 :class:`Predictor` wraps the network as a function ``raw tiles (B, C, H, W) -> probabilities
 (B, K, H, W)`` with ``K >= 2`` (a binary model's foreground sigmoid becomes two bands), plus the
 facts used to check an image and to lay out tiles. It pickles, so Dask workers can run it.
+
+Devices: a Predictor runs where its :class:`~terralearn.models.DevicePlan` says: its module as
+given, in float32, until :meth:`Predictor.to` moves it (in place, like ``nn.Module.to``) and
+applies that device's precision and layout. A call copies the numpy tiles to the device, runs
+the forward and returns float32 numpy on the host. The device is chosen explicitly, not lazily
+at the first call: a missing device fails at once, in one line, where it is chosen, and a
+Predictor's fields always say where its module is. A Predictor pickles with its module on the
+CPU (a GPU module is copied to the host), so a Dask worker receives a CPU Predictor and calls
+:func:`on_worker_device` with the user's ``--device`` to use its own GPU.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from terralearn.artifacts import load_task
 from terralearn.classes import ClassTable
 from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.models.device import DevicePlan, device_plan, resolve_device
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
 TTA_ELEMENTS = tuple(range(8))
+# Dask worker threads share one scattered Predictor: one of them moves it
+_MOVE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -41,6 +57,9 @@ class Predictor:
         fill: per-band value put where the input is nodata (the training mean: normalises to 0).
         source: a name for messages (the run path or the module's class).
         table: code, name and colour of each class (default: code = index).
+        plan: where and how the module runs (device, precision, layout). A new Predictor
+            runs its module as given (float32, on the module's device, its own layout);
+            :meth:`to` applies a device's plan (:func:`terralearn.models.device_plan`).
     """
 
     module: Any
@@ -56,29 +75,65 @@ class Predictor:
     fill: np.ndarray | None = None
     source: str = "the model"
     table: ClassTable | None = None
+    plan: DevicePlan = field(default_factory=lambda: DevicePlan(torch.device("cpu")))
     _proba: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.table is None:
             self.table = ClassTable.from_names(self.classes)
 
-    def __call__(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
-        """Probabilities ``(B, K, H, W)`` float32 for raw tiles ``(B, C, H, W)`` float32."""
-        import torch
+    @property
+    def device(self) -> torch.device:
+        """Where the module and the batches are."""
+        return self.plan.device
 
+    def to(self, device: str | torch.device | None = None, plan: DevicePlan | None = None):
+        """Move the module to ``device`` (in place, as ``nn.Module.to``) and return ``self``.
+
+        Args:
+            device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a
+                ``torch.device``; checked by :func:`terralearn.models.resolve_device`. Its
+                precision and layout are :func:`terralearn.models.device_plan`'s.
+            plan: an explicit plan instead (e.g. float32 on CUDA); not checked.
+
+        Raises:
+            ConfigError: the device is unknown or not available here.
+        """
+        if plan is None:
+            plan = device_plan(resolve_device("auto" if device is None else device))
+        with _MOVE_LOCK:
+            if plan != self.plan:
+                plan.place_module(self.module)
+                self.plan = plan
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a GPU module is unpicklable where there is no GPU: ship a CPU copy
+        state = dict(self.__dict__)
+        if self.plan.device.type != "cpu":
+            state["module"] = copy.deepcopy(self.module).to("cpu", torch.contiguous_format)
+            state["plan"] = DevicePlan(torch.device("cpu"))
+        return state
+
+    def __call__(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
+        """Probabilities ``(B, K, H, W)`` float32 on the host for raw tiles ``(B, C, H, W)``.
+
+        The tiles go to the plan's device (from pinned memory, without blocking, on CUDA),
+        the forward runs under its precision, and the result comes back as float32 numpy.
+        """
+        plan = self.plan
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-            if not tta:
-                return self._probabilities(x).numpy()
-            total = None
-            for k in TTA_ELEMENTS:
-                y = d4_inverse(self._probabilities(d4_transform(x, None, k)[0]), k)
-                total = y if total is None else total + y
-            return (total / len(TTA_ELEMENTS)).numpy()
+            x = plan.place_batch(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+            with plan.precision():
+                if not tta:
+                    return _to_host(self._probabilities(x))
+                total = None
+                for k in TTA_ELEMENTS:
+                    y = d4_inverse(self._probabilities(d4_transform(x, None, k)[0]), k)
+                    total = y if total is None else total + y
+                return _to_host(total / len(TTA_ELEMENTS))
 
     def _probabilities(self, x):
-        import torch
-
         if self._proba:
             p = self.module.predict_proba(x)
         else:
@@ -89,7 +144,30 @@ class Predictor:
         return p.float()
 
 
-def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
+def _to_host(probabilities: torch.Tensor) -> np.ndarray:
+    return probabilities.float().cpu().numpy()
+
+
+def on_worker_device(predictor: Predictor, device: str | torch.device = "auto") -> Predictor:
+    """``predictor`` on this process's ``device``: for a Dask task, on the worker's GPU.
+
+    Call it in the task, with the user's ``--device`` string: the client pickles a CPU
+    Predictor and each worker resolves ``"auto"`` to what it has (give each worker its own
+    GPU with ``CUDA_VISIBLE_DEVICES``). The first call on a worker moves the module; later
+    calls find it there and return at once.
+
+    Raises:
+        ConfigError: the worker has no such device.
+    """
+    plan = device_plan(resolve_device(device))
+    if predictor.plan == plan:
+        return predictor
+    return predictor.to(plan=plan)
+
+
+def load_predictor(
+    model_or_run: Any, which: str = "best", device: str | torch.device | None = None
+) -> Predictor:
     """Build a :class:`Predictor` from a run directory, a ``(task, info)`` pair or a module.
 
     Args:
@@ -98,13 +176,19 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
             ``torch.nn.Module`` returning logits (softmax, or sigmoid for one channel); a
             :class:`Predictor` is returned as is.
         which: checkpoint of a run directory (``"best"`` or ``"last"``).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a
+            ``torch.device`` (see :meth:`Predictor.to`); None runs the module where it is (a
+            run's: the CPU), in float32, and leaves a given Predictor as it is.
 
     Raises:
         NotARunError: the run directory has no run.json or no checkpoint.
-        ConfigError: the object is none of the above.
+        ConfigError: the object is none of the above, or the device is not available.
     """
-    from torch import nn
+    predictor = _load_predictor(model_or_run, which)
+    return predictor if device is None else predictor.to(device)
 
+
+def _load_predictor(model_or_run: Any, which: str) -> Predictor:
     if isinstance(model_or_run, Predictor):
         return model_or_run
     info = None
@@ -164,8 +248,15 @@ def load_predictor(model_or_run: Any, which: str = "best") -> Predictor:
         fill=fill,
         source=source or f"the model ({type(task).__name__})",
         table=info.table if info is not None else None,
+        plan=DevicePlan(_module_device(task)),  # as given, until moved
         _proba=hasattr(task, "predict_proba"),
     )
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    """Where a module given by the caller already is (the CPU when it has no parameters)."""
+    tensor = next(iter(module.parameters()), None)
+    return torch.device("cpu") if tensor is None else tensor.device
 
 
 def check_band_names(names: list[str], trained: list[str], image_name: str, model: str) -> None:

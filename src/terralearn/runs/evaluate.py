@@ -15,6 +15,7 @@ from terralearn._progress import progress_bar
 from terralearn.artifacts import RunDir, load_task
 from terralearn.data.datasets import ChipDataset
 from terralearn.errors import ConfigError, IncompatibleError
+from terralearn.models.device import device_plan, resolve_device
 from terralearn.runs.report import predict_chips
 from terralearn.runs.train import check_compatible
 from terralearn.store.reader import ChipStore
@@ -28,13 +29,24 @@ def evaluate(
     split: str = "test",
     batch_size: int = 32,
     progress: bool = True,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Confusion matrix and scores of the run's best model on ``split`` of a chip store.
 
-    Writes ``RUN/eval/<split>.json`` and ``RUN/eval/<split>_confusion.png``; returns the report.
+    The forward runs on ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``) with the
+    precision and layout ``predict`` uses there (:func:`terralearn.models.device_plan`), so the
+    scores are those of the maps ``predict`` makes on that device.
+
+    Writes ``RUN/eval/<split>.json`` and ``RUN/eval/<split>_confusion.png``; returns the report
+    (``device`` says where and how it ran, e.g. ``cpu, float32``).
+
+    Raises:
+        ConfigError: the device is unknown or not available (before anything is loaded).
     """
+    plan = device_plan(resolve_device(device))
     run_dir = RunDir(run)
     task, info = load_task(run_dir.path)
+    plan.place_module(task)
     store = ChipStore(store_path)
     check_compatible(info, store.bands, f"store {str(store_path)!r}")
     if not store.has_labels:
@@ -57,14 +69,17 @@ def evaluate(
         for start in range(0, len(dataset), batch_size):
             batch = dataset.__getitems__(list(range(start, min(start + batch_size, len(dataset)))))
             predicted = torch.from_numpy(
-                predict_chips(task, batch["image"], batch["valid"]).astype("int64")
+                predict_chips(task, batch["image"], batch["valid"], plan=plan).astype("int64")
             )
             confmat.update(predicted, batch["mask"])
             bar.advance(len(batch["image"]))
     matrix = confmat.compute()
     class_names = [info.classes[k] for k in sorted(info.classes)]
     report = segmentation_report(matrix, class_names)
-    report.update({"split": split, "chips": len(dataset), "store": str(Path(store_path).resolve())})
+    report.update({
+        "split": split, "chips": len(dataset), "store": str(Path(store_path).resolve()),
+        "device": plan.describe(),
+    })  # fmt: skip
     run_dir.eval_dir.mkdir(exist_ok=True)
     atomic_write_bytes(
         run_dir.eval_dir / f"{split}.json", json.dumps(_jsonable(report), indent=2).encode()

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from terralearn.artifacts import RunDir
+from terralearn.models.device import DevicePlan
 from terralearn.viz.curves import plot_training_curves
 from terralearn.viz.panels import plot_sample_panels
 
@@ -16,18 +17,30 @@ SAMPLE_PANELS = 6
 
 @torch.no_grad()
 def predict_chips(
-    task, images: torch.Tensor, valid: torch.Tensor | None = None, batch_size: int = 32
+    task,
+    images: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    batch_size: int = 32,
+    plan: DevicePlan | None = None,
 ) -> np.ndarray:
     """Class ids (N, H, W) for raw chips (N, C, H, W) with their valid masks (N, H, W)
-    (invalid pixels enter the network as the band mean, as in training)."""
+    (invalid pixels enter the network as the band mean, as in training).
+
+    ``plan`` says where and how the forward runs (:func:`terralearn.models.device_plan`; the
+    task must already be on its device, see ``DevicePlan.place_module``); default: the CPU in
+    float32, the task as it is. Chips go to the device batch by batch; class ids come back to
+    the host.
+    """
+    plan = plan or DevicePlan(torch.device("cpu"))
     out = []
     for start in range(0, len(images), batch_size):
         part = slice(start, start + batch_size)
-        probs = task.predict_proba(images[part], None if valid is None else valid[part])
-        if probs.shape[1] == 1:
-            out.append((probs[:, 0] > 0.5).to(torch.uint8))
-        else:
-            out.append(probs.argmax(1).to(torch.uint8))
+        x = plan.place_batch(images[part])
+        mask = None if valid is None else plan.place_batch(valid[part])
+        with plan.precision():
+            probs = task.predict_proba(x, mask)
+        labels = probs[:, 0] > 0.5 if probs.shape[1] == 1 else probs.argmax(1)
+        out.append(labels.to(torch.uint8).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0,), np.uint8)
 
 
