@@ -121,3 +121,25 @@ def test_sigkill_leaves_no_output_and_a_rerun_completes(run_dir, tmp_path):
         classes = src.read(1)
     assert classes.shape == (1024, 1024) and (classes < 3).all()
     assert np.unique(classes).size >= 1
+
+
+def test_a_device_this_machine_lacks_is_one_line(run_dir, image, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    result = run(run_dir, image, tmp_path / "o.tif", "--device", "cuda")
+    _one_error_line(result, "--device cuda: no CUDA device is visible to torch", "--device cpu")
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_device_cpu_gives_the_auto_map_on_a_cpu_machine(run_dir, image, tmp_path):
+    import rasterio
+    import torch
+
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("auto is not the CPU here")
+    for name, device in (("auto.tif", "auto"), ("cpu.tif", "cpu")):
+        assert run(run_dir, image, tmp_path / name, "--device", device).exit_code == 0
+    with rasterio.open(tmp_path / "auto.tif") as a, rasterio.open(tmp_path / "cpu.tif") as b:
+        assert np.array_equal(a.read(), b.read())

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from terralearn.cli.options import checkpoint_option, defaults_from, overwrite_option, quiet_option
+from terralearn.cli.options import (
+    checkpoint_option,
+    defaults_from,
+    device_option,
+    overwrite_option,
+    quiet_option,
+)
 from terralearn.predict import predict_raster
 from terralearn.predict.model import load_predictor
 from terralearn.predict.windows import BLENDS, CROP_OVERLAP, CROP_TILE_SIZE, check_tiling
@@ -84,12 +90,14 @@ option = defaults_from(predict_raster)
     metavar="SECONDS",
     help="How long to wait for the scheduler at --dask ADDRESS.",
 )
+@device_option
 @checkpoint_option
 @overwrite_option
 @quiet_option
 def predict(
     run, image, output, tile_size, overlap, batch_size, blend, tta, probabilities, uncertainty,
-    vectorize, write, min_area, dask_spec, dask_timeout, checkpoint, overwrite, quiet, pixel_grid,
+    vectorize, write, min_area, dask_spec, dask_timeout, device, checkpoint, overwrite, quiet,
+    pixel_grid,
 ) -> None:  # fmt: skip
     """Predict IMAGE with the model of RUN and write OUTPUT (.tif COG, .zarr or .png).
 
@@ -110,7 +118,7 @@ def predict(
         model, image, output, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
         tta=tta, probabilities=probabilities, uncertainty=uncertainty, vectorize=vectorize,
         min_area=min_area, blend=blend, dask=dask_spec, dask_timeout=dask_timeout,
-        overwrite=overwrite, progress=not quiet,
+        overwrite=overwrite, progress=not quiet, device=device,
         pixel_grid=pixel_grid, write=write,
     )  # fmt: skip
     mpx = result.height * result.width / 1e6

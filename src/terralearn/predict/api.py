@@ -26,6 +26,7 @@ from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.geo import gdal_env
 from terralearn.io import open_image
 from terralearn.io.readers import PIXEL_GRID_ATTR, is_pixel_grid
+from terralearn.models.device import resolve_device
 from terralearn.pixels import NO_LABEL
 from terralearn.predict.dask_ import DEFAULT_TIMEOUT, dask_client, parse_dask
 from terralearn.predict.engine import class_map, entropy, iter_predictions
@@ -93,12 +94,13 @@ def _prepare(
     overlap: int | None,
     blend: Blend | None,
     pixel_grid: bool = False,
+    device: str | None = "auto",
 ) -> tuple[Predictor, Any, TileLayout]:
     if tile_size is not None and overlap is not None:
         check_tiling(tile_size, overlap)  # before loading anything
     if blend is not None and blend not in BLENDS:
         raise ConfigError(f"--blend must be one of {', '.join(BLENDS)}, got {blend!r}")
-    predictor = load_predictor(model_or_run)
+    predictor = load_predictor(model_or_run, device=device)
     name = os.fspath(image) if isinstance(image, str | os.PathLike) else "<in-memory>"
     # no dask for files: each band of rows is one windowed read through one dataset handle,
     # a third of the CPU of dask's threads and their per-thread handles (duplicate cached blocks)
@@ -150,6 +152,7 @@ def predict_array(
     tta: bool = False,
     blend: Blend | None = None,
     pixel_grid: bool = False,
+    device: str = "auto",
 ):
     """Class probabilities of a (small) image, in memory.
 
@@ -162,6 +165,8 @@ def predict_array(
         tta: average the 8 D4 rotations/flips.
         blend: ``"crop"``, ``"smooth"`` or ``"constant"`` (default: see :func:`predict_raster`).
         pixel_grid: read a raster file without a CRS (e.g. a TIFF) on its pixel grid.
+        device: where the network runs: ``"auto"`` (a CUDA GPU, else Apple MPS, else the
+            CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (see ``docs/gpu.md``).
 
     Returns:
         DataArray ``(class, y, x)`` float32 on the image grid (CRS and transform set; no CRS
@@ -170,7 +175,9 @@ def predict_array(
     """
     import xarray as xr
 
-    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
+    predictor, da, layout = _prepare(
+        model_or_run, image, tile_size, overlap, blend, pixel_grid, device
+    )
     batch = batch_size or default_batch_size(layout.tile_h, layout.tile_w)
     out = np.empty((len(predictor.classes), layout.height, layout.width), dtype=np.float32)
     with gdal_env(), retained_memory():
@@ -209,6 +216,7 @@ def predict_raster(
     progress: bool = True,
     pixel_grid: bool = False,
     write: str = "codes",
+    device: str = "auto",
 ) -> PredictionResult:
     """Predict a raster of any size tile by tile and write a georeferenced class map.
 
@@ -252,6 +260,9 @@ def predict_raster(
             nodata 255, or uint16 with nodata 65535 for codes above 254); ``"indices"``: the
             model's class indices 0..K-1 (uint8, nodata 255). See
             :func:`terralearn.predict.writers.class_legend`.
+        device: where the network runs: ``"auto"`` (a CUDA GPU, else Apple MPS, else the
+            CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``; with ``dask``, each worker
+            resolves it on its own machine (see ``docs/gpu.md``).
 
     Returns:
         A :class:`PredictionResult` with the output paths.
@@ -282,7 +293,13 @@ def predict_raster(
     finals = output_paths(output, probabilities, uncertainty, vectorize)
     for path in finals.values():
         check_output(path, overwrite)
-    predictor, da, layout = _prepare(model_or_run, image, tile_size, overlap, blend, pixel_grid)
+    if dask is None:
+        resolve_device(device)  # a missing GPU fails before the model loads
+    # with Dask the client's model stays where it is; each worker moves it to its device
+    here = device if dask is None else None
+    predictor, da, layout = _prepare(
+        model_or_run, image, tile_size, overlap, blend, pixel_grid, here
+    )
     batch = batch_size or default_batch_size(layout.tile_h, layout.tile_w)
     legend = class_legend(predictor.table, write)
     grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
@@ -340,7 +357,7 @@ def predict_raster(
                                    legend, chunks)  # fmt: skip
                     job = Job(
                         predictor, source, pixel_grid, layout, os.fspath(target), legend.lookup(),
-                        probabilities, uncertainty, batch, tta,
+                        probabilities, uncertainty, batch, tta, str(device),
                     )  # fmt: skip
                     counts = predict_on_workers(client, job, advance)
                     if not isinstance(writer, ZarrWriter):

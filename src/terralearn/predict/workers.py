@@ -35,7 +35,7 @@ from terralearn.geo import gdal_env
 from terralearn.io import open_image
 from terralearn.pixels import NO_LABEL
 from terralearn.predict.engine import class_map, entropy, iter_predictions, tiles_per_block
-from terralearn.predict.model import Predictor, check_image
+from terralearn.predict.model import Predictor, check_image, on_worker_device
 from terralearn.predict.windows import TileLayout
 
 PART_ROWS = 2  # tile rows per part: about 2,000 x 4,000 px with the default tiles
@@ -65,6 +65,7 @@ class Job:
         uncertainty: also write the ``uncertainty`` array.
         batch_size: tiles per forward pass.
         tta: test-time augmentation.
+        device: the user's ``--device``, resolved by each worker on its own machine.
     """
 
     predictor: Predictor
@@ -77,6 +78,7 @@ class Job:
     uncertainty: bool
     batch_size: int
     tta: bool
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,12 @@ def predict_part(job: Job, part: Part) -> np.ndarray | str:
 def _predict_part(job: Job, part: Part) -> np.ndarray:
     group = zarr.open_group(job.target, mode="r+")
     counts = np.zeros(256, dtype=np.int64)
+    predictor = on_worker_device(job.predictor, job.device)
     with gdal_env(), retained_memory():
         image = open_image(job.source, chunks=None, pixel_grid=job.pixel_grid)
-        image = check_image(job.predictor, image, job.source)
+        image = check_image(predictor, image, job.source)
         windows = iter_predictions(
-            job.predictor, image, job.layout, job.batch_size, job.tta,
+            predictor, image, job.layout, job.batch_size, job.tta,
             rows=part.rows, cols=part.cols,
         )  # fmt: skip
         for y0, x0, probs, valid in windows:
