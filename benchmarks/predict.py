@@ -4,12 +4,13 @@ On synthetic 6-band scenes (``terralearn.datasets.synthetic.make_scene``, made o
 benchmarks/_work/ and reused) and a small trained run (trained once into benchmarks/_work/):
 
 (a) one machine: ``terralearn predict`` end to end (``predict_raster``'s own timer, as the CLI
-    prints it) with the defaults before issue 17 (``--blend smooth --tile-size 256 --overlap 64
-    --batch-size 8``: smooth blending over 256 px tiles, 4x the 64 px training chips) and with
-    today's defaults (``"crop"``: 1024 px tiles, 32 px margins, one tile per batch), both
-    divided by **the one-pass limit**: the bare network forward over non-overlapping tiles
-    covering each pixel once, on tensors in memory, at 256 px (batches of 8) and at 1024 px
-    (batches of 1), the faster of the two. The forward is timed on the middle tile row and
+    prints it) before issue 17 (the older checkout of ``--baseline-src`` with its defaults:
+    smooth blending over 256 px tiles, 4x the 64 px training chips, overlap 64, batches of 8,
+    float32 NCHW; without ``--baseline-src``, today's code given those options) and with today's
+    defaults (``"crop"``: 1024 px tiles, 32 px margins, one tile per batch, channels-last),
+    both divided by **the one-pass limit**: the bare network forward over non-overlapping tiles
+    covering each pixel once, on tensors in memory, with today's device plan (channels-last
+    here), at 256 px (batches of 8) and at 1024 px (batches of 1), the faster of the two. The forward is timed on the middle tile row and
     multiplied by the number of tile rows (a CNN's time does not depend on pixel values), with
     glibc keeping freed memory as ``predict_raster`` has it; median of ``--repeats`` passes.
     Target: today's defaults <= 1.35x the limit at 16,384 px. Peak RSS of each CLI process.
@@ -262,8 +263,9 @@ def one_pass_forward(run: Path, image: Path, tile: int, batch: int, repeats: int
     from terralearn.predict import load_predictor
     from terralearn.predict.model import check_image
 
-    predictor = load_predictor(str(run))
-    task = predictor.module
+    # the model and batches as predict has them: its device plan (on this CPU: channels-last)
+    predictor = load_predictor(str(run), device="auto")
+    task, plan = predictor.module, predictor.plan
     da = check_image(predictor, open_image(str(image), chunks=None), str(image))
     height, width = int(da.sizes["y"]), int(da.sizes["x"])
     y0 = (height // tile // 2) * tile
@@ -271,7 +273,9 @@ def one_pass_forward(run: Path, image: Path, tile: int, batch: int, repeats: int
     with torch.inference_mode():
         x = task.normalize(torch.from_numpy(band)[None])[0]
     tiles = [x[:, :, x0 : x0 + tile] for x0 in range(0, width, tile)]
-    batches = [torch.stack(tiles[i : i + batch]).contiguous() for i in range(0, len(tiles), batch)]
+    batches = [
+        plan.place_batch(torch.stack(tiles[i : i + batch])) for i in range(0, len(tiles), batch)
+    ]
     walls, cpus = time_forward(task.model, batches, repeats)
     return Forward(tile, batch, math.ceil(height / tile), walls, cpus)
 
@@ -413,11 +417,14 @@ def main() -> None:
     for size in [] if args.skip_single else sorted(set(args.sizes)):
         image = ensure_scene(size)
         row: dict = {"size": size}
-        for name, extra in (("before", OLD_DEFAULTS), ("today", [])):
+        # before: the older checkout as it was (its defaults), or today's code given them
+        before = (OLD_DEFAULTS, None) if args.baseline_src is None else ([], args.baseline_src)
+        for name, (extra, src) in (("before", before), ("today", ([], None))):
             print(f"{size}: terralearn predict, {name}'s defaults (load {loadavg():.1f}) ...")
             args_ = ["predict", str(run), str(image), str(OUT / f"pred_{size}_{name}.tif")]
+            env = None if src is None else {**os.environ, "PYTHONPATH": str(src)}
             warm(image)
-            row[name] = run_cli([*args_, "--quiet", "--overwrite", *extra], command=PROBE)
+            row[name] = run_cli([*args_, "--quiet", "--overwrite", *extra], command=PROBE, env=env)
             print(f"  {row[name].seconds:.1f} s, rss {fmt_gb(row[name].rss_main)} GB", flush=True)
         row["once"] = [
             one_pass_forward(run, image, tile, batch, args.repeats) for tile, batch in LIMIT_TILES
