@@ -273,10 +273,13 @@ def normalize_bands(
             every finite value as valid.
     """
     x = (image.to(mean.dtype) - mean) / std
-    keep = torch.isfinite(x)
+    # one pass, in place on the fresh x (isfinite + where took two and a copy)
+    fill = float(NORMALIZED_FILL)
+    x = torch.nan_to_num_(x, nan=fill, posinf=fill, neginf=fill)
     if valid is not None:
-        keep &= valid.to(device=x.device, dtype=torch.bool).unsqueeze(-3)
-    return torch.where(keep, x, torch.tensor(NORMALIZED_FILL, dtype=x.dtype, device=x.device))
+        keep = valid.to(device=x.device, dtype=torch.bool).unsqueeze(-3)
+        x = x.masked_fill_(~keep, fill)
+    return x
 
 
 class Normalize:

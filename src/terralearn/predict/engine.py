@@ -290,8 +290,9 @@ def iter_predictions(
 
 
 def class_map(probabilities: np.ndarray, valid: np.ndarray, nodata: int = NO_LABEL) -> np.ndarray:
-    """Most probable class ``(h, W)`` uint8, ``nodata`` where not valid."""
-    out = np.argmax(np.where(valid, probabilities, 0.0), axis=0).astype(np.uint8)
+    """Most probable class ``(h, W)`` uint8, ``nodata`` where not valid (whatever the
+    probabilities hold there, NaN included)."""
+    out = np.argmax(probabilities, axis=0).astype(np.uint8)
     out[~valid] = nodata
     return out
 
