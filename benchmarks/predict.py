@@ -363,7 +363,8 @@ def report(single: list[dict], seams: dict | None, dask: list[dict], args, run: 
         )
         for row in single:
             limit = min(f.seconds for f in row["once"])
-            old, new = row["before"], row["today"]
+            new = row["today"]
+            old = row.get("before", new)  # --skip-before: the before columns repeat today's
             loads = [*old.load, *new.load]
             print(
                 f"{row['size']:>6} {row['once'][0].seconds:>10.1f} {row['once'][1].seconds:>11.1f} "
@@ -404,6 +405,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--baseline-dask-sizes", type=int, nargs="+", default=[4096, 8192])
     parser.add_argument("--skip-single", action="store_true")
+    parser.add_argument("--skip-before", action="store_true", help="(a) without the before run")
     parser.add_argument("--skip-seams", action="store_true")
     parser.add_argument("--skip-dask", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
@@ -419,7 +421,8 @@ def main() -> None:
         row: dict = {"size": size}
         # before: the older checkout as it was (its defaults), or today's code given them
         before = (OLD_DEFAULTS, None) if args.baseline_src is None else ([], args.baseline_src)
-        for name, (extra, src) in (("before", before), ("today", ([], None))):
+        modes = (("before", before), ("today", ([], None)))
+        for name, (extra, src) in modes[1:] if args.skip_before else modes:
             print(f"{size}: terralearn predict, {name}'s defaults (load {loadavg():.1f}) ...")
             args_ = ["predict", str(run), str(image), str(OUT / f"pred_{size}_{name}.tif")]
             env = None if src is None else {**os.environ, "PYTHONPATH": str(src)}
@@ -444,7 +447,7 @@ def main() -> None:
                     "single": [
                         {
                             "size": r["size"],
-                            "before": asdict(r["before"]),
+                            "before": asdict(r["before"]) if "before" in r else None,
                             "today": asdict(r["today"]),
                             "once": [{**asdict(f), "seconds": f.seconds} for f in r["once"]],
                         }
