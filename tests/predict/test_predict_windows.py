@@ -153,9 +153,9 @@ def test_crop_cores_partition_the_axis_inside_their_tiles(length, tile, overlap)
 def test_crop_is_the_default_but_for_global_attention():
     assert default_blend(global_context=False) == "crop"
     assert default_blend(global_context=True) == "smooth"
-    assert default_tile_size(64, "crop") == default_tile_size(None, "crop") == 1024
-    assert default_overlap(236, 1024, 16, "crop") == 64  # 32 px margins, on the 16 px grid
-    assert default_overlap(116, 1024, 8, "crop") == 64
+    assert default_tile_size(64, "crop") == default_tile_size(None, "crop") == 768
+    assert default_overlap(236, 768, 16, "crop") == 64  # 32 px margins, on the 16 px grid
+    assert default_overlap(116, 768, 8, "crop") == 64
     assert default_overlap(None, 96, 8, "crop") == 16  # a quarter of the tile, on the grid
     assert default_batch_size(1024, 1024) == 1
     assert default_batch_size(256, 256) == 16 and default_batch_size(2048, 2048) == 1

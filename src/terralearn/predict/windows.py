@@ -56,7 +56,7 @@ Blend = Literal["crop", "smooth", "constant"]
 BLENDS = ("crop", "smooth", "constant")
 
 DEFAULT_TILE_SIZE = 512  # networks with global context (ViTs): 4x the chip size in [256, 1024]
-CROP_TILE_SIZE = 1024  # networks with a finite receptive field: large tiles, thin margins
+CROP_TILE_SIZE = 768  # finite receptive field: thin margins; as fast as 1024 px, 0.5 GB less
 CROP_OVERLAP = 64  # a 32 px margin each side: see default_overlap
 PIXELS_PER_BATCH = 1024 * 1024  # default batch: about one megapixel of tiles
 

@@ -38,7 +38,7 @@ from terralearn.predict.engine import class_map, entropy, iter_predictions, tile
 from terralearn.predict.model import Predictor, check_image, on_worker_device
 from terralearn.predict.windows import TileLayout
 
-PART_ROWS = 2  # tile rows per part: about 2,000 x 4,000 px with the default tiles
+PART_ROWS = 2  # tile rows per part: about 1,400 x 4,200 px with the default tiles
 REMOTE_PREFIXES = ("http://", "https://", "s3://", "gs://", "az://", "/vsi")
 
 
