@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -166,38 +167,47 @@ class TileLayout:
     @property
     def row_starts(self) -> list[int]:
         if self.blend == "crop":
-            return crop_axis(self.height, self.tile_size, self.overlap)[0]
+            return self._crop_rows[0]
         return axis_starts(self.height, self.tile_size, self.stride)
 
     @property
     def col_starts(self) -> list[int]:
         if self.blend == "crop":
-            return crop_axis(self.width, self.tile_size, self.overlap)[0]
+            return self._crop_cols[0]
         return axis_starts(self.width, self.tile_size, self.stride)
 
     @property
     def row_ends(self) -> list[int]:
         """One past each tile row's last row (``"crop"``: the last tile row may be shorter)."""
         if self.blend == "crop":
-            return crop_axis(self.height, self.tile_size, self.overlap)[1]
+            return self._crop_rows[1]
         return [start + self.tile_h for start in self.row_starts]
 
     @property
     def col_ends(self) -> list[int]:
         """One past each tile column's last column."""
         if self.blend == "crop":
-            return crop_axis(self.width, self.tile_size, self.overlap)[1]
+            return self._crop_cols[1]
         return [start + self.tile_w for start in self.col_starts]
+
+    # computed once per layout: a Dask client asks for them for every part it submits
+    @cached_property
+    def _crop_rows(self) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+        return crop_axis(self.height, self.tile_size, self.overlap)
+
+    @cached_property
+    def _crop_cols(self) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+        return crop_axis(self.width, self.tile_size, self.overlap)
 
     @property
     def row_cores(self) -> list[tuple[int, int]]:
         """``"crop"``: rows ``[a, b)`` each tile row writes."""
-        return crop_axis(self.height, self.tile_size, self.overlap)[2]
+        return self._crop_rows[2]
 
     @property
     def col_cores(self) -> list[tuple[int, int]]:
         """``"crop"``: columns ``[a, b)`` each tile column writes."""
-        return crop_axis(self.width, self.tile_size, self.overlap)[2]
+        return self._crop_cols[2]
 
     @property
     def chunks(self) -> tuple[int, int]:
