@@ -13,6 +13,7 @@ from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.models import create_model
 from terralearn.predict import TileLayout, engine, load_predictor, predict_array
 from terralearn.predict.engine import class_map, entropy, iter_predictions
+from terralearn.predict.model import fill_values
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,7 @@ def _brute_force(predictor, data: np.ndarray, layout: TileLayout) -> np.ndarray:
     weight = np.zeros((layout.height, layout.width), np.float64)
     wy, wx = layout.row_weights(), layout.col_weights()
     th, tw = layout.tile_h, layout.tile_w
-    fill = np.asarray(engine.fill_values(predictor, data.shape[0]), np.float32)[:, None, None]
+    fill = np.asarray(fill_values(predictor, data.shape[0]), np.float32)[:, None, None]
     filled = np.where(np.isnan(data).any(axis=0), fill, data)
     for r, y0 in enumerate(layout.row_starts):
         for c, x0 in enumerate(layout.col_starts):
@@ -196,7 +197,9 @@ def test_nodata_does_not_leak_into_neighbours(task):
 def test_blender_keeps_only_the_overlap_rows_across_the_width():
     layout = TileLayout(10_000, 50, 32, 8, "constant")  # 2 tiles a row: starts 0, 18
     blender = engine.Blender(layout, 4)
-    block = engine.Block(0, 0, 2, 0, 0, np.ones((32, 50), bool), [(0, 0, None), (1, 18, None)])
+    block = engine.Block(
+        0, 0, 2, 0, 0, np.ones((32, 50), bool), [(0, 0, None, None), (1, 18, None, None)]
+    )
     y0, x0, total, weight = blender.add(block, [np.ones((4, 32, 32), np.float32)] * 2)
     # rows 0-23 finished (the next tile row starts at 24); constant blending cuts at 25 and 28
     assert (y0, x0, total.shape) == (0, 0, (4, 24, 50))
@@ -232,7 +235,109 @@ def test_crop_tiles_with_margins_of_half_the_receptive_field_equal_one_whole_for
 
 
 def test_crop_batches_split_where_the_tile_shape_changes():
-    tiles = [(c, 0, np.zeros((3, 8, w), np.float32)) for c, w in enumerate([8, 8, 8, 5])]
+    tiles = [
+        (c, 0, np.full((3, 8, w), c, np.uint16), np.ones((8, w), bool))
+        for c, w in enumerate([8, 8, 8, 5])
+    ]
     block = engine.Block(0, 0, 4, 0, 0, np.ones((8, 29), bool), tiles)
-    shapes = [b.shape for b in engine.batches(block, 2)]
-    assert shapes == [(2, 3, 8, 8), (1, 3, 8, 8), (1, 3, 8, 5)]
+    batches = list(engine.batches(block, 2))
+    assert [(x.shape, v.shape) for x, v in batches] == [
+        ((2, 3, 8, 8), (2, 8, 8)),
+        ((1, 3, 8, 8), (1, 8, 8)),
+        ((1, 3, 8, 5), (1, 8, 5)),
+    ]
+    assert [x[:, 0, 0, 0].tolist() for x, _ in batches] == [[0, 1], [2], [3]]
+    assert batches[2][0].dtype == np.uint16  # raw pixels: the predictor converts its copy
+
+
+# ---- the class-map path, raw tiles with their masks, reading ahead --------------------------
+
+
+def test_labels_are_the_class_of_the_probabilities_without_computing_them(task):
+    predictor = load_predictor(task)
+    rng = np.random.default_rng(3)
+    batch = (1000 * rng.normal(size=(2, 3, 40, 48))).astype(np.float32)  # mixes 3 classes
+    labels = predictor.labels(batch)
+    assert labels.dtype == np.uint8 and labels.shape == (2, 40, 48)
+    np.testing.assert_array_equal(labels, predictor(batch).argmax(1))
+    assert len(np.unique(labels)) == 3
+
+
+def test_binary_labels_are_logit_above_zero():
+    torch.manual_seed(1)
+    net = create_model("unet_small", 3, 1, base_width=4).eval()  # one logit: foreground
+    predictor = load_predictor(net)
+    batch = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)
+    with torch.inference_mode():
+        logits = net(torch.from_numpy(batch))[:, 0].numpy()
+    np.testing.assert_array_equal(predictor.labels(batch), (logits > 0).astype(np.uint8))
+    np.testing.assert_array_equal(predictor.labels(batch), predictor(batch).argmax(1))
+
+
+def test_raw_tiles_and_mask_feed_the_training_mean_and_leave_the_input():
+    # uint16 tiles, nodata 0 at some pixels: the network sees what fill_invalid + float32 gave
+    from terralearn.pixels import fill_invalid
+
+    task = make_task(seed=0)
+    with torch.no_grad():
+        task.band_mean.copy_(torch.tensor([1500.0, 900.0, 2100.0]).reshape(task.band_mean.shape))
+        task.band_std.fill_(700.0)
+    predictor = load_predictor(task)
+    assert predictor.fill.tolist() == [1500.0, 900.0, 2100.0]
+    rng = np.random.default_rng(4)
+    raw = rng.integers(1, 3000, size=(3, 36, 52), dtype=np.uint16)
+    raw[:, 5:9, 10:30] = 0
+    valid = raw.all(axis=0)
+    before = raw.copy()
+    filled = fill_invalid(raw, valid, predictor.fill)
+    view = raw[:, 2:34, 4:44][None]  # a strided view, as the engine passes it
+    expected = predictor(np.ascontiguousarray(filled[:, 2:34, 4:44])[None])
+    got = predictor(view, valid=valid[2:34, 4:44][None])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(
+        predictor.labels(view, valid[2:34, 4:44][None]), expected.argmax(1)
+    )
+    np.testing.assert_array_equal(raw, before)  # the caller's pixels are not filled
+    # the mask matters: without it the zeros go in as they are
+    assert not np.array_equal(predictor(view), expected)
+
+
+def test_class_map_windows_equal_the_argmax_of_probability_windows(task):
+    image = as_dataarray(smooth_scene(300, 340))
+    layout = TileLayout(300, 340, 128, 32, "crop")
+    predictor = load_predictor(task)
+    probs = list(iter_predictions(predictor, image, layout, batch_size=2))
+    labels = list(iter_predictions(predictor, image, layout, batch_size=2, labels=True))
+    assert [(y, x) for y, x, *_ in labels] == [(y, x) for y, x, *_ in probs]
+    for (_, _, p, valid), (_, _, c, valid2) in zip(probs, labels, strict=True):
+        np.testing.assert_array_equal(valid, valid2)
+        np.testing.assert_array_equal(c, class_map(p, valid))
+
+
+def test_read_ahead_keeps_order_and_raises_the_readers_error_at_its_block():
+    def blocks():
+        yield from range(5)
+        raise OSError("block 5 is truncated")
+
+    got = []
+    with pytest.raises(OSError, match="block 5 is truncated"):
+        for b in engine.read_ahead(blocks()):
+            got.append(b)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_closing_read_ahead_stops_its_reader():
+    import threading
+
+    read = []
+
+    def blocks():
+        for i in range(1000):
+            read.append(i)
+            yield i
+
+    ahead = engine.read_ahead(blocks(), ahead=2)
+    assert [next(ahead), next(ahead)] == [0, 1]
+    ahead.close()
+    assert not any(t.name == "terralearn-read-ahead" for t in threading.enumerate())
+    assert len(read) <= 5  # two consumed, two queued, one waiting to be queued

@@ -254,7 +254,7 @@ def build_augment(name: str | bool) -> RandomD4 | StrongAugment | None:
 
 
 def normalize_bands(
-    image: Tensor, mean: Tensor, std: Tensor, valid: Tensor | None = None
+    image: Tensor, mean: Tensor, std: Tensor, valid: Tensor | None = None, inplace: bool = False
 ) -> Tensor:
     """``(image - mean) / std`` as float32, with every invalid pixel set to exactly 0.
 
@@ -271,8 +271,13 @@ def normalize_bands(
         std: per-band standard deviation, same shape as ``mean``.
         valid: ``(B, H, W)`` / ``(H, W)`` bool, True where every band is valid; None treats
             every finite value as valid.
+        inplace: normalise ``image`` itself when it has ``mean``'s dtype (a copy the caller
+            owns, e.g. prediction's tiles): the same values, without two allocations.
     """
-    x = (image.to(mean.dtype) - mean) / std
+    if inplace and image.dtype == mean.dtype:
+        x = image.sub_(mean).div_(std)
+    else:
+        x = (image.to(mean.dtype) - mean) / std
     # one pass, in place on the fresh x (isfinite + where took two and a copy)
     fill = float(NORMALIZED_FILL)
     x = torch.nan_to_num_(x, nan=fill, posinf=fill, neginf=fill)

@@ -295,19 +295,21 @@ def predict_raster(
         check_output(path, overwrite)
     if dask is None:
         resolve_device(device)  # a missing GPU fails before the model loads
-    # with Dask the client's model stays where it is; each worker moves it to its device
-    here = device if dask is None else None
-    predictor, da, layout = _prepare(
-        model_or_run, image, tile_size, overlap, blend, pixel_grid, here
-    )
-    batch = batch_size or default_batch_size(layout.tile_h, layout.tile_w)
-    legend = class_legend(predictor.table, write)
-    grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
-    suffix = finals["class"].suffix.lower()
-    is_tiff, is_png = suffix in GEOTIFF_SUFFIXES, suffix == PNG_SUFFIX
-    chunks = layout.chunks if layout.blend == "crop" else None
     with contextlib.ExitStack() as stack:
-        stack.enter_context(gdal_env())
+        # blocks of a window decoded on every core (the network waits for them); GDAL reads
+        # the option when the image is opened
+        stack.enter_context(gdal_env(GDAL_NUM_THREADS="ALL_CPUS"))
+        # with Dask the client's model stays where it is; each worker moves it to its device
+        here = device if dask is None else None
+        predictor, da, layout = _prepare(
+            model_or_run, image, tile_size, overlap, blend, pixel_grid, here
+        )
+        batch = batch_size or default_batch_size(layout.tile_h, layout.tile_w)
+        legend = class_legend(predictor.table, write)
+        grid = Grid(layout.height, layout.width, da.rio.crs, da.rio.transform())
+        suffix = finals["class"].suffix.lower()
+        is_tiff, is_png = suffix in GEOTIFF_SUFFIXES, suffix == PNG_SUFFIX
+        chunks = layout.chunks if layout.blend == "crop" else None
         stack.enter_context(retained_memory())  # half the forward time (see terralearn._memory)
         # entered first, renamed last: OUTPUT appears only when everything else is in place
         temps = {
@@ -394,13 +396,16 @@ def _predict_here(
 ) -> np.ndarray:  # fmt: skip
     """Predict in this process, writing windows as they complete; return pixels per class."""
     counts = np.zeros(256, dtype=np.int64)
-    for y0, x0, probs, valid in iter_predictions(predictor, image, layout, batch_size, tta):
-        classes = class_map(probs, valid, NO_LABEL)
+    # the class map alone needs no probabilities (crop tiles take it from the logits)
+    labels_only = not (probabilities or uncertainty)
+    windows = iter_predictions(predictor, image, layout, batch_size, tta, labels=labels_only)
+    for y0, x0, out, valid in windows:
+        classes = out if labels_only else class_map(out, valid, NO_LABEL)
         counts += np.bincount(classes.ravel(), minlength=256)
         writer.write(
             y0, x0, to_values[classes],
-            probs if probabilities else None,
-            entropy(probs) if uncertainty else None,
+            out if probabilities else None,
+            entropy(out) if uncertainty else None,
         )  # fmt: skip
         advance(classes.size)
     return counts

@@ -3,17 +3,19 @@
 Memory is bounded by one block of tiles whatever the raster's height and (almost) width: a
 block is one tile row across a few thousand columns (:func:`tiles_per_block` tiles), so
 
-1. :func:`read_blocks` reads the window under a block's tiles, computes the valid mask
-   (:func:`terralearn.pixels.valid_pixels`), fills nodata with the training mean
-   (:func:`terralearn.pixels.fill_invalid`; 0 after normalisation: what training and evaluation
-   feed at invalid pixels) and cuts the tiles;
-2. a runner (:func:`run_local`, or Dask in :mod:`terralearn.predict.dask_`) predicts the tiles;
+1. :func:`read_blocks` reads the window under a block's tiles and computes the valid mask
+   (:func:`terralearn.pixels.valid_pixels`); :func:`read_ahead` reads the next block in a
+   background thread while the network runs;
+2. :func:`run_local` predicts the tiles in batches: the predictor copies each batch once into
+   the device's layout as float32 and fills nodata there with the training mean (0 after
+   normalisation: what training and evaluation feed at invalid pixels);
 3. :class:`Blender` adds each tile's probabilities times its blending weight into a
    ``(K, tile, block width)`` float32 buffer and hands out the window no later tile touches:
    rows ``[row start, next row start)`` by columns ``[block start, next block start)``. What
    later tiles still add to goes on: the right edge to the next block, the bottom edge (the
    overlap rows, the only buffer as wide as the raster) to the next tile row;
-4. :func:`iter_predictions` turns those windows into normalised probabilities (NaN on nodata).
+4. :func:`iter_predictions` turns those windows into normalised probabilities (NaN on nodata),
+   or class maps.
 
 With ``"crop"`` tiles (:mod:`terralearn.predict.windows`) step 3 is :class:`Cropper`: each tile's
 core is copied out, nothing is summed or carried to the next block, and a block's window is its
@@ -24,14 +26,15 @@ tiles' cores side by side. :func:`iter_predictions` can then run on any rectangl
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from queue import Full, Queue
 
 import numpy as np
 
-from terralearn.errors import IncompatibleError
-from terralearn.pixels import NO_LABEL, fill_invalid, valid_pixels
-from terralearn.predict.model import Predictor, fill_values
+from terralearn.pixels import NO_LABEL, valid_pixels
+from terralearn.predict.model import Predictor
 from terralearn.predict.windows import TileLayout
 
 BLOCK_PX = 4096  # about this many columns per block of tiles
@@ -48,7 +51,9 @@ class Block:
         y0: first image row.
         x0: first image column (the start of tile ``c0``).
         valid: ``(tile_h, block width)`` bool, True where every band is valid.
-        tiles: ``(column index, x0, tile (C, tile_h, tile_w) float32)`` for tiles with a valid pixel.
+        tiles: ``(column index, x0, tile (C, tile_h, tile_w), valid (tile_h, tile_w))`` for
+            tiles with a valid pixel: views of the block's raw pixels (the image's dtype,
+            nodata as it is) and of ``valid``; the predictor fills and normalises its copy.
     """
 
     row: int
@@ -57,7 +62,7 @@ class Block:
     y0: int
     x0: int
     valid: np.ndarray
-    tiles: list[tuple[int, int, np.ndarray]]
+    tiles: list[tuple[int, int, np.ndarray, np.ndarray]]
 
 
 BlockResult = tuple[Block, list[np.ndarray]]
@@ -72,7 +77,6 @@ def tiles_per_block(layout: TileLayout, batch_size: int) -> int:
 def read_blocks(
     image,
     layout: TileLayout,
-    fill: list[float] | tuple,
     per_block: int,
     rows: range | None = None,
     cols: range | None = None,
@@ -82,7 +86,6 @@ def read_blocks(
     Args:
         image: canonical ``(band, y, x)`` DataArray, lazy or in memory.
         layout: the tiles.
-        fill: per-band value written over nodata pixels before prediction.
         per_block: tiles per block (see :func:`tiles_per_block`).
         rows: tile rows to read (default all).
         cols: tile columns to read (default all).
@@ -100,11 +103,9 @@ def read_blocks(
             x0, x1 = col_starts[c0], max(col_ends[c0:c1])
             raw = np.asarray(image.isel(y=slice(y0, row_ends[r]), x=slice(x0, x1)).values)
             valid = valid_pixels(raw, nodata)
-            data = fill_invalid(raw, valid, fill)
-            del raw
             spans = [(c, col_starts[c] - x0, col_ends[c] - x0) for c in range(c0, c1)]
             tiles = [
-                (c, x0 + a, data[:, :, a:b])
+                (c, x0 + a, raw[:, :, a:b], valid[:, a:b])
                 for c, a, b in spans
                 # an all-nodata tile stays nodata: skip the network
                 if valid[:, a:b].any()
@@ -112,27 +113,80 @@ def read_blocks(
             yield Block(r, c0, c1, y0, x0, valid, tiles)
 
 
+def read_ahead(blocks: Iterator[Block], ahead: int = 1) -> Iterator[Block]:
+    """``blocks``, read ``ahead`` blocks in advance by a background thread.
+
+    GDAL decodes and numpy masks without the GIL, so the next block is read while the network
+    runs on this one (on 2 cores about a third of the reading time is hidden). An error of
+    the reader is raised here, at the block it failed on; closing this generator stops the
+    reader.
+    """
+    done = object()
+    queue: Queue = Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for block in blocks:
+                if not put(block):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    reader = threading.Thread(target=read, name="terralearn-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 def run_local(
-    predictor: Predictor, blocks: Iterable[Block], batch_size: int, tta: bool
+    predictor: Predictor,
+    blocks: Iterable[Block],
+    batch_size: int,
+    tta: bool,
+    labels: bool = False,
 ) -> Iterator[BlockResult]:
-    """Predict every tile in this process, in batches of ``batch_size`` tiles."""
+    """Predict every tile in this process, in batches of ``batch_size`` tiles: probabilities
+    ``(K, h, w)`` per tile, or with ``labels`` class indices ``(h, w)`` uint8."""
     for block in blocks:
         out: list[np.ndarray] = []
-        for batch in batches(block, batch_size):
-            out.extend(predictor(batch, tta))
+        for batch, valid in batches(block, batch_size):
+            out.extend(predictor.labels(batch, valid) if labels else predictor(batch, tta, valid))
         yield block, out
 
 
-def batches(block: Block, batch_size: int) -> Iterator[np.ndarray]:
-    """The block's tiles stacked ``batch_size`` at a time; a tile of another shape (a ``"crop"``
-    tile cut at the raster's edge) starts a batch of its own shape."""
-    tiles = [t for _, _, t in block.tiles]
+def batches(block: Block, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The block's tiles and their valid masks, stacked ``batch_size`` at a time; a tile of
+    another shape (a ``"crop"`` tile cut at the raster's edge) starts a batch of its own shape."""
+    tiles = [(t, v) for _, _, t, v in block.tiles]
     i = 0
     while i < len(tiles):
         j = i + 1
-        while j < len(tiles) and j - i < batch_size and tiles[j].shape == tiles[i].shape:
+        while j < len(tiles) and j - i < batch_size and tiles[j][0].shape == tiles[i][0].shape:
             j += 1
-        yield np.stack(tiles[i:j])
+        if j == i + 1:  # one tile: views, copied once by the predictor into the device's layout
+            yield tiles[i][0][None], tiles[i][1][None]
+        else:
+            yield np.stack([t for t, _ in tiles[i:j]]), np.stack([v for _, v in tiles[i:j]])
         i = j
 
 
@@ -151,17 +205,21 @@ class Cropper:
         self._rows, self._cols = layout.row_cores, layout.col_cores
 
     def add(
-        self, block: Block, probabilities: list[np.ndarray]
+        self, block: Block, outputs: list[np.ndarray]
     ) -> tuple[int, int, np.ndarray, np.ndarray]:
-        """The block's cores ``(y0, x0, probabilities (K, h, w), valid (h, w))``; NaN and not
-        valid where a tile was skipped (no valid pixel) or the input is not valid."""
+        """The block's cores ``(y0, x0, out, valid (h, w))``: probabilities ``(K, h, w)`` (NaN
+        where a tile was skipped: no valid pixel), or class indices ``(h, w)`` uint8
+        (:data:`~terralearn.pixels.NO_LABEL` there), as the tiles' ``outputs`` are; ``valid``
+        is False where a tile was skipped or the input is not valid."""
         (ya, yb), cols = self._rows[block.row], self._cols
         xa, xb = cols[block.c0][0], cols[block.c1 - 1][1]
-        out = np.full((self.k, yb - ya, xb - xa), np.nan, dtype=np.float32)
+        labels = bool(outputs) and outputs[0].ndim == 2
+        lead, fill, dtype = ((), NO_LABEL, np.uint8) if labels else ((self.k,), np.nan, np.float32)
+        out = np.full((*lead, yb - ya, xb - xa), fill, dtype=dtype)
         top = ya - block.y0
-        for (c, x0, _), p in zip(block.tiles, probabilities, strict=True):
+        for (c, x0, _, _), p in zip(block.tiles, outputs, strict=True):
             a, b = cols[c]
-            out[:, :, a - xa : b - xa] = p[:, top : top + yb - ya, a - x0 : b - x0]
+            out[..., a - xa : b - xa] = p[..., top : top + yb - ya, a - x0 : b - x0]
         valid = block.valid[top : top + yb - ya, xa - block.x0 : xb - block.x0]
         return ya, xa, out, valid
 
@@ -219,7 +277,7 @@ class Blender:
         h_above = above_weight.shape[0]
         total[:, :h_above, start:] += above_sum[:, :, a + start : b]
         weight[:h_above, start:] += above_weight[:, a + start : b]
-        for (c, x0, _), p in zip(block.tiles, probabilities, strict=True):
+        for (c, x0, _, _), p in zip(block.tiles, probabilities, strict=True):
             w = self._wy[r][:, None] * self._wx[c][None, :]
             total[:, :, x0 - a : x0 - a + tw] += p * w
             weight[:, x0 - a : x0 - a + tw] += w
@@ -238,11 +296,12 @@ def iter_predictions(
     layout: TileLayout,
     batch_size: int = 8,
     tta: bool = False,
-    runner=None,
     rows: range | None = None,
     cols: range | None = None,
+    labels: bool = False,
 ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
-    """Blended class probabilities, streamed window by window (rows of windows top to bottom).
+    """Blended class probabilities, or class indices, streamed window by window (rows of
+    windows top to bottom).
 
     Args:
         predictor: the model.
@@ -250,43 +309,42 @@ def iter_predictions(
         layout: the tiles.
         batch_size: tiles per forward pass.
         tta: average the 8 D4 rotations/flips of every tile.
-        runner: ``runner(predictor, blocks, batch_size, tta)`` yielding ``(block,
-            probabilities)`` in order; default :func:`run_local`.
         rows: tile rows to predict (``"crop"`` only; default all).
         cols: tile columns to predict (``"crop"`` only; default all).
+        labels: yield class indices instead of probabilities. With ``"crop"`` tiles and no
+            ``tta`` they come from the logits (:meth:`Predictor.labels`): no probabilities are
+            computed or copied.
 
     Yields:
-        ``(y0, x0, probabilities (K, h, w) float32, valid (h, w) bool)``: windows that tile the
-        image without overlap; probabilities are NaN where the input is not valid.
+        ``(y0, x0, out, valid (h, w) bool)``: windows that tile the image without overlap;
+        ``out`` is probabilities ``(K, h, w)`` float32, NaN where the input is not valid, or
+        with ``labels`` class indices ``(h, w)`` uint8, :data:`~terralearn.pixels.NO_LABEL`
+        there.
     """
-    runner = runner or run_local
     k = len(predictor.classes)
     crop = layout.blend == "crop"
     if not crop and (rows is not None or cols is not None):
         raise ValueError("only 'crop' tiles can be predicted part by part")
+    from_logits = labels and crop and not tta
     combine = Cropper(layout, k) if crop else Blender(layout, k)
     per_block = tiles_per_block(layout, batch_size)
-    fill = fill_values(predictor, image.sizes["band"])
-    blocks = read_blocks(image, layout, fill, per_block, rows, cols)
-    for block, probabilities in runner(predictor, blocks, batch_size, tta):
-        for p in probabilities:
-            if p.shape[0] != k:
-                raise IncompatibleError(
-                    f"{predictor.source} returned {p.shape[0]} class bands but has {k} "
-                    "class names; the run's classes do not match its checkpoint"
-                )
+    blocks = read_ahead(read_blocks(image, layout, per_block, rows, cols))
+    for block, outputs in run_local(predictor, blocks, batch_size, tta, from_logits):
         if crop:
-            y0, x0, mean, valid = combine.add(block, probabilities)
-            mean[:, ~valid] = np.nan
-            yield y0, x0, mean, valid
-            continue
-        y0, x0, total, weight = combine.add(block, probabilities)
-        h, w = weight.shape
-        valid = block.valid[:h, :w] & (weight > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total / weight
+            y0, x0, out, valid = combine.add(block, outputs)
+            if from_logits:
+                out[~valid] = NO_LABEL
+                yield y0, x0, out, valid
+                continue
+            mean = out
+        else:
+            y0, x0, total, weight = combine.add(block, outputs)
+            h, w = weight.shape
+            valid = block.valid[:h, :w] & (weight > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = total / weight
         mean[:, ~valid] = np.nan
-        yield y0, x0, mean, valid
+        yield y0, x0, class_map(mean, valid) if labels else mean, valid
 
 
 def class_map(probabilities: np.ndarray, valid: np.ndarray, nodata: int = NO_LABEL) -> np.ndarray:

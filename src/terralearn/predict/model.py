@@ -17,6 +17,7 @@ CPU (a GPU module is copied to the host), so a Dask worker receives a CPU Predic
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import threading
 from collections.abc import Sequence
@@ -77,6 +78,7 @@ class Predictor:
     table: ClassTable | None = None
     plan: DevicePlan = field(default_factory=lambda: DevicePlan(torch.device("cpu")))
     _proba: bool = field(default=False, repr=False)
+    _inplace: bool = field(default=False, repr=False)  # forward(x, inplace=True) normalises x
 
     def __post_init__(self) -> None:
         if self.table is None:
@@ -115,33 +117,92 @@ class Predictor:
             state["plan"] = DevicePlan(torch.device("cpu"))
         return state
 
-    def __call__(self, batch: np.ndarray, tta: bool = False) -> np.ndarray:
-        """Probabilities ``(B, K, H, W)`` float32 on the host for raw tiles ``(B, C, H, W)``.
+    def __call__(
+        self, batch: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Probabilities ``(B, K, H, W)`` float32 on the host for raw tiles ``(B, C, H, W)``
+        (any dtype; ``valid`` ``(B, H, W)`` bool: where False, the training mean is fed).
 
         The tiles go to the plan's device (from pinned memory, without blocking, on CUDA),
         the forward runs under its precision, and the result comes back as float32 numpy.
         """
         plan = self.plan
         with torch.inference_mode():
-            x = plan.place_batch(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+            x = self._place(batch, valid)
             with plan.precision():
                 if not tta:
                     return _to_host(self._probabilities(x))
                 total = None
-                for k in TTA_ELEMENTS:
-                    y = d4_inverse(self._probabilities(d4_transform(x, None, k)[0]), k)
+                for k in TTA_ELEMENTS:  # x is transformed 8 times: not normalised in place
+                    y = d4_inverse(self._probabilities(d4_transform(x, None, k)[0], False), k)
                     total = y if total is None else total + y
                 return _to_host(total / len(TTA_ELEMENTS))
 
-    def _probabilities(self, x):
-        if self._proba:
+    def labels(self, batch: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+        """Class indices ``(B, H, W)`` uint8 on the host for raw tiles ``(B, C, H, W)`` (and
+        ``valid`` as in :meth:`__call__`).
+
+        The class of :meth:`__call__`'s probabilities, taken from the logits (binary: logit >
+        0): no softmax, and one byte per pixel back to the host instead of ``K`` floats.
+        """
+        with torch.inference_mode():
+            x = self._place(batch, valid)
+            with self.plan.precision():
+                labels = self._labels(x)
+            return labels.to(torch.uint8).cpu().numpy()
+
+    def _place(self, batch: np.ndarray, valid: np.ndarray | None = None) -> torch.Tensor:
+        """A float32 copy of ``batch`` of our own on the device, in the plan's layout, with the
+        training mean (:func:`fill_values`) where ``valid`` is False."""
+        plan = self.plan
+        if batch.dtype.kind not in "uif" or not batch.dtype.isnative or min(batch.strides) < 0:
+            batch = np.array(batch, dtype=np.float32)  # what torch.from_numpy cannot take
+        if plan.device.type == "cpu" and not plan.pin_memory:
+            # one pass over a (strided) view of the raw pixels: dtype and layout at once
+            x = torch.empty(batch.shape, dtype=torch.float32, memory_format=plan.memory_format)
+            x.copy_(torch.from_numpy(batch))
+        else:  # float32 on the host, then over to the device (from pinned memory on CUDA)
+            x = plan.place_batch(torch.from_numpy(np.array(batch, dtype=np.float32)))
+        if valid is not None and not valid.all():
+            keep = torch.from_numpy(np.ascontiguousarray(valid)).to(x.device)
+            fill = torch.tensor(fill_values(self, x.shape[1]), dtype=x.dtype, device=x.device)
+            x.permute(0, 2, 3, 1)[~keep] = fill  # in place, whatever x's layout
+        return x
+
+    def _labels(self, x):
+        if self._proba and not hasattr(self.module, "predict_labels"):
+            p = self._probabilities(x)
+            return p.argmax(dim=1)
+        logits = self._forward(x)
+        self._check_classes(2 if logits.shape[1] == 1 else logits.shape[1])
+        if logits.shape[1] == 1:
+            return logits[:, 0] > 0
+        return logits.max(dim=1).indices  # argmax (the first of equals), 1.4x faster on NHWC
+
+    def _forward(self, x: torch.Tensor, own: bool = True) -> torch.Tensor:
+        """Logits of ``x``; when it is a copy of our own (``own``, see :meth:`_place`) a task
+        normalises it in place."""
+        if own and self._inplace:
+            return self.module(x, inplace=True)
+        return self.module(x)  # a task's forward normalises, a bare network takes x as it is
+
+    def _probabilities(self, x, own: bool = True):
+        if self._proba and not (own and self._inplace):
             p = self.module.predict_proba(x)
         else:
-            logits = self.module(x)
+            logits = self._forward(x, own)
             p = logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
         if p.shape[1] == 1:  # binary: background, foreground
             p = torch.cat([1.0 - p, p], dim=1)
+        self._check_classes(p.shape[1])
         return p.float()
+
+    def _check_classes(self, count: int) -> None:
+        if count != len(self.classes):
+            raise IncompatibleError(
+                f"{self.source} returned {count} class bands but has {len(self.classes)} "
+                "class names; the run's classes do not match its checkpoint"
+            )
 
 
 def _to_host(probabilities: torch.Tensor) -> np.ndarray:
@@ -250,6 +311,7 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
         table=info.table if info is not None else None,
         plan=DevicePlan(_module_device(task)),  # as given, until moved
         _proba=hasattr(task, "predict_proba"),
+        _inplace="inplace" in inspect.signature(task.forward).parameters,
     )
 
 

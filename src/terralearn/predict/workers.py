@@ -146,21 +146,22 @@ def _predict_part(job: Job, part: Part) -> np.ndarray:
     with gdal_env(), retained_memory():
         image = open_image(job.source, chunks=None, pixel_grid=job.pixel_grid)
         image = check_image(predictor, image, job.source)
+        labels_only = not (job.probabilities or job.uncertainty)
         windows = iter_predictions(
             predictor, image, job.layout, job.batch_size, job.tta,
-            rows=part.rows, cols=part.cols,
+            rows=part.rows, cols=part.cols, labels=labels_only,
         )  # fmt: skip
-        for y0, x0, probs, valid in windows:
+        for y0, x0, out, valid in windows:
             if not os.path.isdir(job.target):  # the client gave up and removed the output
                 break
-            classes = class_map(probs, valid, NO_LABEL)
+            classes = out if labels_only else class_map(out, valid, NO_LABEL)
             counts += np.bincount(classes.ravel(), minlength=256)
             region = (slice(y0, y0 + classes.shape[0]), slice(x0, x0 + classes.shape[1]))
             group["class"][region] = job.values[classes]
             if job.probabilities:
-                group["probabilities"][(slice(None), *region)] = probs
+                group["probabilities"][(slice(None), *region)] = out
             if job.uncertainty:
-                group["uncertainty"][region] = entropy(probs)
+                group["uncertainty"][region] = entropy(out)
     return counts
 
 

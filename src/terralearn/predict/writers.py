@@ -223,7 +223,7 @@ class GeoTiffWriter:
                     stage, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
                     dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=nodata,
                     tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress="deflate", zlevel=1,
-                    BIGTIFF="IF_SAFER",
+                    BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
                 )  # fmt: skip
             ds.update_tags(**tags)
             if kind == "class":
@@ -268,7 +268,7 @@ class GeoTiffWriter:
                     self._stages[kind], self.targets[kind], driver="COG",
                     BLOCKSIZE=BLOCK, COMPRESS="DEFLATE", PREDICTOR="NO" if nearest else "FLOATING_POINT",
                     OVERVIEWS="AUTO", RESAMPLING="NEAREST" if nearest else "AVERAGE",
-                    BIGTIFF="IF_SAFER",
+                    BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
                 )  # fmt: skip
         finally:
             self.abort()
