@@ -27,7 +27,8 @@ machine move with the load, so CPU seconds and the load average are shown beside
 
     python benchmarks/predict.py [--sizes 4096 8192 16384] [--model unet_small | --run DIR]
         [--repeats 3] [--seam-size 2048] [--dask-sizes 4096 8192 16384]
-        [--baseline-src DIR] [--baseline-dask-sizes 4096 8192] [--skip-single] [--skip-seams]
+        [--baseline-src DIR] [--baseline-dask-sizes 4096 8192] [--candidates 1024:64 ...]
+        [--skip-single] [--skip-seams]
         [--skip-dask] [--json PATH]
 """
 
@@ -373,6 +374,11 @@ def report(single: list[dict], seams: dict | None, dask: list[dict], args, run: 
                 f"{fmt_gb(new.rss_main):>7} {min(loads):>4.1f}-{max(loads):<4.1f}"
                 f"{'  PASS' if new.seconds / limit <= 1.35 else '  FAIL'}"
             )
+            for name, cand in row.get("candidates", {}).items():
+                print(
+                    f"{'':>6} {name:>27}: {cand.seconds:>8.1f} s {cand.seconds / limit:>6.2f} x "
+                    f"{fmt_gb(cand.rss_main):>7} GB"
+                )
     if seams:
         print(f"\n(b) seams: {args.seam_size} px scene, same class as one whole-scene forward")
         for name, share in seams.items():
@@ -404,6 +410,10 @@ def main() -> None:
         help="src folder of an older terralearn (client-side Dask reading) to compare with",
     )  # fmt: skip
     parser.add_argument("--baseline-dask-sizes", type=int, nargs="+", default=[4096, 8192])
+    parser.add_argument(
+        "--candidates", nargs="*", default=[], type=lambda v: tuple(map(int, v.split(":"))),
+        metavar="TILE:OVERLAP", help="(a) also time crop tiles of these sizes and overlaps",
+    )  # fmt: skip
     parser.add_argument("--skip-single", action="store_true")
     parser.add_argument("--skip-before", action="store_true", help="(a) without the before run")
     parser.add_argument("--skip-seams", action="store_true")
@@ -429,6 +439,17 @@ def main() -> None:
             warm(image)
             row[name] = run_cli([*args_, "--quiet", "--overwrite", *extra], command=PROBE, env=env)
             print(f"  {row[name].seconds:.1f} s, rss {fmt_gb(row[name].rss_main)} GB", flush=True)
+        for tile, overlap in args.candidates:  # other crop tile sizes and margins, side by side
+            name = f"crop {tile}/{overlap}"
+            print(f"{size}: terralearn predict, {name} (load {loadavg():.1f}) ...")
+            out = OUT / f"pred_{size}_{tile}_{overlap}.tif"
+            extra = ["--tile-size", str(tile), "--overlap", str(overlap)]
+            warm(image)
+            row.setdefault("candidates", {})[name] = run_cli(
+                ["predict", str(run), str(image), str(out), "--quiet", "--overwrite", *extra],
+                command=PROBE,
+            )
+            print(f"  {row['candidates'][name].seconds:.1f} s", flush=True)
         row["once"] = [
             one_pass_forward(run, image, tile, batch, args.repeats) for tile, batch in LIMIT_TILES
         ]
@@ -450,6 +471,9 @@ def main() -> None:
                             "before": asdict(r["before"]) if "before" in r else None,
                             "today": asdict(r["today"]),
                             "once": [{**asdict(f), "seconds": f.seconds} for f in r["once"]],
+                            "candidates": {
+                                k: asdict(v) for k, v in r.get("candidates", {}).items()
+                            },
                         }
                         for r in single
                     ],

@@ -341,3 +341,25 @@ def test_closing_read_ahead_stops_its_reader():
     ahead.close()
     assert not any(t.name == "terralearn-read-ahead" for t in threading.enumerate())
     assert len(read) <= 5  # two consumed, two queued, one waiting to be queued
+
+
+def test_a_run_is_folded_for_inference_and_a_given_module_is_left_alone(run_dir, task):
+    from torch import nn
+
+    predictor = load_predictor(run_dir)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.module.modules())
+    given = load_predictor(task)
+    assert given.module is task
+    assert any(isinstance(m, nn.BatchNorm2d) for m in task.modules())
+
+
+def test_activation_bytes_are_the_largest_output_per_pixel_and_set_the_crop_tile(task):
+    from terralearn.predict.api import _prepare
+
+    predictor = load_predictor(task)  # unet_small, base width 4: 8 channels upsampled at full size
+    assert predictor.activation_bytes() == 8 * 4.0
+    assert load_predictor(make_task(model_kwargs={"base_width": 8})).activation_bytes() == 64.0
+    _, _, layout = _prepare(predictor, as_dataarray(smooth_scene(64, 64)), None, None, None)
+    assert layout.tile_size == 2048  # sqrt(1.25 GB / (4 x 32 B)) = 3125, capped
+    vit = load_predictor(create_model("vit_tiny", 3, 3).eval())
+    assert vit.activation_bytes() is None  # global attention: memory grows with the tile squared

@@ -108,7 +108,10 @@ def _prepare(
     _check_grid_kind(predictor, _run_value(model_or_run, "crs"), opened, name)
     da = check_image(predictor, opened, name)
     blend = blend or default_blend(predictor.global_context)
-    tile = tile_size if tile_size is not None else default_tile_size(predictor.chip_size, blend)
+    if tile_size is None:
+        memory = predictor.activation_bytes() if blend == "crop" else None
+        tile_size = default_tile_size(predictor.chip_size, blend, memory)
+    tile = tile_size
     if overlap is None:
         overlap = default_overlap(predictor.receptive_field, tile, predictor.align, blend)
     layout = TileLayout(int(da.sizes["y"]), int(da.sizes["x"]), tile, overlap, blend)

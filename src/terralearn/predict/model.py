@@ -33,6 +33,7 @@ from terralearn.classes import ClassTable
 from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.models.device import DevicePlan, device_plan, resolve_device
+from terralearn.models.fold import fold_batch_norms
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
 TTA_ELEMENTS = tuple(range(8))
@@ -79,10 +80,37 @@ class Predictor:
     plan: DevicePlan = field(default_factory=lambda: DevicePlan(torch.device("cpu")))
     _proba: bool = field(default=False, repr=False)
     _inplace: bool = field(default=False, repr=False)  # forward(x, inplace=True) normalises x
+    _activation_bytes: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.table is None:
             self.table = ClassTable.from_names(self.classes)
+
+    def activation_bytes(self) -> float | None:
+        """Bytes per input pixel of the largest tensor a module of the network outputs in one
+        forward pass (float32), measured once on a small blank probe; None when the number of
+        input bands is unknown or the network attends globally (its memory grows with the
+        square of the tile). Sets the default ``"crop"`` tile size
+        (:func:`terralearn.predict.windows.crop_tile_size`)."""
+        if self._activation_bytes is not None or self.in_channels is None or self.global_context:
+            return self._activation_bytes
+        side = 8 * max(self.align, 8)  # 64 px for U-Nets: every level is a few pixels wide
+        largest = [0]
+
+        def record(_module, _inputs, output) -> None:
+            for t in output if isinstance(output, tuple | list) else (output,):
+                if isinstance(t, torch.Tensor):
+                    largest[0] = max(largest[0], t.numel())
+
+        hooks = [m.register_forward_hook(record) for m in self.module.modules()]
+        try:
+            with torch.inference_mode():
+                self._forward(self._place(np.zeros((1, self.in_channels, side, side), np.float32)))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        self._activation_bytes = 4.0 * largest[0] / side**2
+        return self._activation_bytes
 
     @property
     def device(self) -> torch.device:
@@ -257,6 +285,9 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
     if isinstance(model_or_run, str | os.PathLike):
         task, info = load_task(model_or_run, which)
         source = f"the model of run {os.fspath(model_or_run)!r}"
+        # ours, for inference only: batch norms folded into their convolutions (faster, less
+        # memory); a module the caller gives is left as it is
+        fold_batch_norms(task.eval())
     elif isinstance(model_or_run, tuple) and len(model_or_run) == 2:
         task, info = model_or_run
     else:

@@ -57,8 +57,12 @@ Blend = Literal["crop", "smooth", "constant"]
 BLENDS = ("crop", "smooth", "constant")
 
 DEFAULT_TILE_SIZE = 512  # networks with global context (ViTs): 4x the chip size in [256, 1024]
-CROP_TILE_SIZE = 768  # finite receptive field: thin margins; as fast as 1024 px, 0.5 GB less
+CROP_TILE_SIZE = 768  # "crop" tiles of a network whose memory is not known (see crop_tile_size)
 CROP_OVERLAP = 64  # a 32 px margin each side: see default_overlap
+ACTIVATION_BUDGET = 1.25e9  # bytes of activations one "crop" forward may take (crop_tile_size)
+PEAK_PER_LARGEST = 4  # a U-Net's peak memory in a forward, in units of its largest activation
+CROP_TILE_STEP = 128  # crop_tile_size rounds down to a multiple of this
+CROP_TILE_LIMITS = (512, 2048)
 PIXELS_PER_BATCH = 1024 * 1024  # default batch: about one megapixel of tiles
 
 
@@ -250,14 +254,39 @@ def default_blend(global_context: bool) -> Blend:
     return "smooth" if global_context else "crop"
 
 
-def default_tile_size(chip_size: int | None, blend: Blend = "smooth") -> int:
-    """``"crop"``: :data:`CROP_TILE_SIZE`; else 512, or 4x the training chip size within
-    [256, 1024] (a ViT's attention grows with the square of the tile's tokens)."""
+def default_tile_size(
+    chip_size: int | None, blend: Blend = "smooth", activation_bytes: float | None = None
+) -> int:
+    """``"crop"``: :func:`crop_tile_size` of the network's ``activation_bytes``; else 512, or 4x
+    the training chip size within [256, 1024] (a ViT's attention grows with the square of the
+    tile's tokens)."""
     if blend == "crop":
-        return CROP_TILE_SIZE
+        return crop_tile_size(activation_bytes)
     if not chip_size:
         return DEFAULT_TILE_SIZE
     return int(min(max(4 * chip_size, 256), 1024))
+
+
+def crop_tile_size(activation_bytes: float | None) -> int:
+    """The side of the largest ``"crop"`` tile whose forward pass fits in
+    :data:`ACTIVATION_BUDGET`, given the bytes per input pixel of the network's largest
+    activation (:meth:`terralearn.predict.Predictor.activation_bytes`; None:
+    :data:`CROP_TILE_SIZE`).
+
+    Larger tiles forward fewer margin pixels twice (768 px tiles with 32 px margins forward
+    1.19x the pixels, 1536 px tiles 1.09x), but a forward's memory grows with the tile's area:
+    about :data:`PEAK_PER_LARGEST` times its largest activation (measured for ``unet_small``
+    and ``unet`` with batch norms folded: 4.1 and 3.9). So a cheap, narrow network gets large
+    tiles (``unet_small``: 1536 px) and a wide one smaller tiles (``unet``: 1024 px); the
+    wider one also spends more time per pixel, so its margins cost relatively less.
+    Rounded down to :data:`CROP_TILE_STEP`, within :data:`CROP_TILE_LIMITS`.
+    """
+    if not activation_bytes or activation_bytes <= 0:
+        return CROP_TILE_SIZE
+    side = math.sqrt(ACTIVATION_BUDGET / (PEAK_PER_LARGEST * activation_bytes))
+    side = int(side // CROP_TILE_STEP) * CROP_TILE_STEP
+    low, high = CROP_TILE_LIMITS
+    return min(max(side, low), high)
 
 
 def default_batch_size(tile_h: int, tile_w: int) -> int:
