@@ -363,3 +363,15 @@ def test_activation_bytes_are_the_largest_output_per_pixel_and_set_the_crop_tile
     assert layout.tile_size == 2048  # sqrt(1.25 GB / (4 x 32 B)) = 3125, capped
     vit = load_predictor(create_model("vit_tiny", 3, 3).eval())
     assert vit.activation_bytes() is None  # global attention: memory grows with the tile squared
+
+
+def test_class_counts_and_written_values():
+    classes = np.array([[0, 3, 3], [255, 3, 1]], dtype=np.uint8)
+    counts = engine.count_classes(classes[:, ::2])  # a strided view is counted too
+    assert counts.shape == (256,) and counts.dtype == np.int64
+    assert {i: int(n) for i, n in enumerate(counts) if n} == {0: 1, 3: 1, 255: 1, 1: 1}
+    identity = np.arange(256, dtype=np.uint8)
+    assert engine.to_values(identity, classes) is classes  # indices written as they are
+    codes = np.full(256, 250, np.uint8)
+    codes[:4] = [11, 21, 41, 82]  # e.g. NLCD codes, nodata 250
+    np.testing.assert_array_equal(engine.to_values(codes, classes), [[11, 82, 82], [250, 82, 21]])

@@ -29,7 +29,13 @@ from terralearn.io.readers import PIXEL_GRID_ATTR, is_pixel_grid
 from terralearn.models.device import resolve_device
 from terralearn.pixels import NO_LABEL
 from terralearn.predict.dask_ import DEFAULT_TIMEOUT, dask_client, parse_dask
-from terralearn.predict.engine import class_map, entropy, iter_predictions
+from terralearn.predict.engine import (
+    class_map,
+    count_classes,
+    entropy,
+    iter_predictions,
+    to_values,
+)
 from terralearn.predict.model import Predictor, check_image, load_predictor
 from terralearn.predict.vectorize import polygons, read_class_map, write_polygons
 from terralearn.predict.windows import (
@@ -397,7 +403,7 @@ def predict_raster(
 
 def _predict_here(
     predictor: Predictor, image: Any, layout: TileLayout, batch_size: int, tta: bool,
-    writer: Any, to_values: np.ndarray, probabilities: bool, uncertainty: bool, advance: Any,
+    writer: Any, lookup: np.ndarray, probabilities: bool, uncertainty: bool, advance: Any,
 ) -> np.ndarray:  # fmt: skip
     """Predict in this process, writing windows as they complete; return pixels per class."""
     counts = np.zeros(256, dtype=np.int64)
@@ -406,9 +412,9 @@ def _predict_here(
     windows = iter_predictions(predictor, image, layout, batch_size, tta, labels=labels_only)
     for y0, x0, out, valid in windows:
         classes = out if labels_only else class_map(out, valid, NO_LABEL)
-        counts += np.bincount(classes.ravel(), minlength=256)
+        counts += count_classes(classes)
         writer.write(
-            y0, x0, to_values[classes],
+            y0, x0, to_values(lookup, classes),
             out if probabilities else None,
             entropy(out) if uncertainty else None,
         )  # fmt: skip

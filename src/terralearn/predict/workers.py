@@ -34,7 +34,14 @@ from terralearn.errors import ConfigError, TerralearnError
 from terralearn.geo import gdal_env
 from terralearn.io import open_image
 from terralearn.pixels import NO_LABEL
-from terralearn.predict.engine import class_map, entropy, iter_predictions, tiles_per_block
+from terralearn.predict.engine import (
+    class_map,
+    count_classes,
+    entropy,
+    iter_predictions,
+    tiles_per_block,
+    to_values,
+)
 from terralearn.predict.model import Predictor, check_image, on_worker_device
 from terralearn.predict.windows import TileLayout
 
@@ -155,9 +162,9 @@ def _predict_part(job: Job, part: Part) -> np.ndarray:
             if not os.path.isdir(job.target):  # the client gave up and removed the output
                 break
             classes = out if labels_only else class_map(out, valid, NO_LABEL)
-            counts += np.bincount(classes.ravel(), minlength=256)
+            counts += count_classes(classes)
             region = (slice(y0, y0 + classes.shape[0]), slice(x0, x0 + classes.shape[1]))
-            group["class"][region] = job.values[classes]
+            group["class"][region] = to_values(job.values, classes)
             if job.probabilities:
                 group["probabilities"][(slice(None), *region)] = out
             if job.uncertainty:
