@@ -375,3 +375,17 @@ def test_class_counts_and_written_values():
     codes = np.full(256, 250, np.uint8)
     codes[:4] = [11, 21, 41, 82]  # e.g. NLCD codes, nodata 250
     np.testing.assert_array_equal(engine.to_values(codes, classes), [[11, 82, 82], [250, 82, 21]])
+
+
+def test_class_map_windows_of_a_block_without_valid_tiles_are_nodata(task):
+    # the top tile row is all nodata: its block has no tile to predict
+    data = smooth_scene(300, 340)
+    data[:, :150, :] = np.nan
+    layout = TileLayout(300, 340, 128, 32, "crop")
+    windows = list(
+        iter_predictions(load_predictor(task), as_dataarray(data), layout, 1, labels=True)
+    )
+    assert all(out.shape == valid.shape and out.dtype == np.uint8 for _, _, out, valid in windows)
+    first = windows[0]
+    assert first[:2] == (0, 0) and not first[3].any() and (first[2] == 255).all()
+    assert any((out < 3).any() for _, _, out, _ in windows)  # rows below are predicted

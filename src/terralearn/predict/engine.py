@@ -230,15 +230,14 @@ class Cropper:
         self._rows, self._cols = layout.row_cores, layout.col_cores
 
     def add(
-        self, block: Block, outputs: list[np.ndarray]
+        self, block: Block, outputs: list[np.ndarray], labels: bool = False
     ) -> tuple[int, int, np.ndarray, np.ndarray]:
         """The block's cores ``(y0, x0, out, valid (h, w))``: probabilities ``(K, h, w)`` (NaN
-        where a tile was skipped: no valid pixel), or class indices ``(h, w)`` uint8
-        (:data:`~terralearn.pixels.NO_LABEL` there), as the tiles' ``outputs`` are; ``valid``
-        is False where a tile was skipped or the input is not valid."""
+        where a tile was skipped: no valid pixel), or with ``labels`` class indices ``(h, w)``
+        uint8 (:data:`~terralearn.pixels.NO_LABEL` there); ``valid`` is False where a tile was
+        skipped or the input is not valid."""
         (ya, yb), cols = self._rows[block.row], self._cols
         xa, xb = cols[block.c0][0], cols[block.c1 - 1][1]
-        labels = bool(outputs) and outputs[0].ndim == 2
         lead, fill, dtype = ((), NO_LABEL, np.uint8) if labels else ((self.k,), np.nan, np.float32)
         out = np.full((*lead, yb - ya, xb - xa), fill, dtype=dtype)
         top = ya - block.y0
@@ -362,7 +361,7 @@ def iter_predictions(
         blocks = read_ahead(blocks)
     for block, outputs in run_local(predictor, blocks, batch_size, tta, from_logits):
         if crop:
-            y0, x0, out, valid = combine.add(block, outputs)
+            y0, x0, out, valid = combine.add(block, outputs, from_logits)
             if from_logits:
                 out[~valid] = NO_LABEL
                 yield y0, x0, out, valid
