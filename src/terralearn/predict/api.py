@@ -117,10 +117,9 @@ def _prepare(
     if tile_size is None:
         memory = predictor.activation_bytes() if blend == "crop" else None
         tile_size = default_tile_size(predictor.chip_size, blend, memory)
-    tile = tile_size
     if overlap is None:
-        overlap = default_overlap(predictor.receptive_field, tile, predictor.align, blend)
-    layout = TileLayout(int(da.sizes["y"]), int(da.sizes["x"]), tile, overlap, blend)
+        overlap = default_overlap(predictor.receptive_field, tile_size, predictor.align, blend)
+    layout = TileLayout(int(da.sizes["y"]), int(da.sizes["x"]), tile_size, overlap, blend)
     return predictor, da, layout
 
 
