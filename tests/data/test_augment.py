@@ -14,6 +14,7 @@ from terralearn.data.augment import (
     build_augment,
     d4_inverse,
     d4_transform,
+    normalize_bands,
 )
 from terralearn.errors import ConfigError, IncompatibleError
 
@@ -110,6 +111,31 @@ def test_normalize_any_dtype_returns_float32() -> None:
     assert out.tolist() == [[[1.0, -1.0]], [[2.0, 0.0]]]
     batch = norm(image[None].repeat(3, 1, 1, 1).to(torch.int32))
     assert batch.shape == (3, 2, 1, 2) and torch.equal(batch[2], out)
+
+
+def test_normalize_bands_reads_raw_pixels_into_a_new_tensor_of_the_requested_layout() -> None:
+    # a strided uint16 view (as prediction passes a tile of a block) into channels-last float32
+    mean = torch.tensor([1500.0, 900.0, 2100.0]).view(1, 3, 1, 1)
+    std = torch.tensor([700.0, 350.0, 800.0]).view(1, 3, 1, 1)
+    block = torch.randint(0, 4000, (3, 10, 30), generator=torch.Generator().manual_seed(0))
+    block = block.to(torch.uint16)
+    view = block[:, 1:9, 5:25][None]
+    valid = torch.ones(1, 8, 20, dtype=torch.bool)
+    valid[0, 2:4, 3:9] = False
+    before = block.clone()
+    out = normalize_bands(view, mean, std, valid, memory_format=torch.channels_last)
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 8, 20)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    expected = (view.to(torch.float32) - mean) / std  # the same float32 operations, bit for bit
+    expected[:, :, 2:4, 3:9] = 0.0
+    assert torch.equal(out, expected)
+    assert torch.equal(block, before)  # the raw pixels are read, never written
+    # None keeps the input's layout; NaN and inf in a float image become 0 (the band mean)
+    image = view.to(torch.float32).contiguous()
+    image[0, 1, 0, 0], image[0, 2, 7, 19] = float("nan"), float("inf")
+    out = normalize_bands(image, mean, std)
+    assert out.is_contiguous() and out[0, :, 0, 0].tolist()[1] == 0.0 and out[0, 2, 7, 19] == 0
+    assert torch.equal(out[0, 0], ((image[0, 0] - 1500.0) / 700.0))
 
 
 def test_normalize_errors() -> None:

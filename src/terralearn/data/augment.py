@@ -254,36 +254,43 @@ def build_augment(name: str | bool) -> RandomD4 | StrongAugment | None:
 
 
 def normalize_bands(
-    image: Tensor, mean: Tensor, std: Tensor, valid: Tensor | None = None, inplace: bool = False
+    image: Tensor,
+    mean: Tensor,
+    std: Tensor,
+    valid: Tensor | None = None,
+    memory_format: torch.memory_format | None = None,
 ) -> Tensor:
-    """``(image - mean) / std`` as float32, with every invalid pixel set to exactly 0.
+    """``(image - mean) / std`` as a new float32 tensor, with every invalid pixel set to exactly 0.
 
     The one rule for invalid pixels (:mod:`terralearn.pixels`): wherever ``valid`` is False, or
     the value is not finite (NaN, inf), the normalised value is
     :data:`~terralearn.pixels.NORMALIZED_FILL` (0), i.e. the training band mean. Training, evaluation,
-    prediction (which fills nodata with the band mean before this), pretraining and attention
-    maps all go through this function, so the network sees the same input at nodata pixels
-    (e.g. -99999 in a float raster) whatever the path.
+    prediction, pretraining and attention maps all go through this function, so the network
+    sees the same input at nodata pixels (e.g. -99999 in a float raster) whatever the path.
 
     Args:
-        image: raw values ``(B, C, H, W)`` or ``(C, H, W)``, any dtype.
+        image: raw values ``(B, C, H, W)`` or ``(C, H, W)``, any dtype and strides (``image``
+            is read, never written).
         mean: per-band mean, broadcastable to ``image`` (e.g. ``(1, C, 1, 1)``).
         std: per-band standard deviation, same shape as ``mean``.
         valid: ``(B, H, W)`` / ``(H, W)`` bool, True where every band is valid; None treats
             every finite value as valid.
-        inplace: normalise ``image`` itself when it has ``mean``'s dtype (a copy the caller
-            owns, e.g. prediction's tiles): the same values, without two allocations.
+        memory_format: the result's layout (e.g. ``torch.channels_last`` for a network that
+            runs channels-last); None keeps ``image``'s.
     """
-    if inplace and image.dtype == mean.dtype:
-        x = image.sub_(mean).div_(std)
+    if memory_format is None:
+        x = torch.empty_like(image, dtype=mean.dtype, memory_format=torch.preserve_format)
     else:
-        x = (image.to(mean.dtype) - mean) / std
-    # one pass, in place on the fresh x (isfinite + where took two and a copy)
+        x = torch.empty(image.shape, dtype=mean.dtype, device=image.device,
+                        memory_format=memory_format)  # fmt: skip
+    # the dtype conversion, the layout and the subtraction in one pass over the raw pixels
+    torch.sub(image, mean, out=x).div_(std)
     fill = float(NORMALIZED_FILL)
-    x = torch.nan_to_num_(x, nan=fill, posinf=fill, neginf=fill)
+    if image.is_floating_point():  # integers are never NaN or inf
+        x.nan_to_num_(nan=fill, posinf=fill, neginf=fill)
     if valid is not None:
         keep = valid.to(device=x.device, dtype=torch.bool).unsqueeze(-3)
-        x = x.masked_fill_(~keep, fill)
+        x.masked_fill_(~keep, fill)
     return x
 
 

@@ -6,9 +6,9 @@ block is one tile row across a few thousand columns (:func:`tiles_per_block` til
 1. :func:`read_blocks` reads the window under a block's tiles and computes the valid mask
    (:func:`terralearn.pixels.valid_pixels`); on a GPU :func:`read_ahead` reads the next block
    in a background thread while the network runs;
-2. :func:`run_local` predicts the tiles in batches: the predictor copies each batch once into
-   the device's layout as float32 and fills nodata there with the training mean (0 after
-   normalisation: what training and evaluation feed at invalid pixels);
+2. :func:`run_local` predicts the tiles in batches: a task normalises each batch of raw
+   pixels into the device's layout as float32 in one pass and sets nodata to 0 there (the
+   training mean: what training and evaluation feed at invalid pixels);
 3. :class:`Blender` adds each tile's probabilities times its blending weight into a
    ``(K, tile, block width)`` float32 buffer and hands out the window no later tile touches:
    rows ``[row start, next row start)`` by columns ``[block start, next block start)``. What
@@ -55,7 +55,7 @@ class Block:
         valid: ``(tile_h, block width)`` bool, True where every band is valid.
         tiles: ``(column index, x0, tile (C, tile_h, tile_w), valid (tile_h, tile_w))`` for
             tiles with a valid pixel: views of the block's raw pixels (the image's dtype,
-            nodata as it is) and of ``valid``; the predictor fills and normalises its copy.
+            nodata as it is) and of ``valid``; the task normalises them into a copy of its own.
     """
 
     row: int

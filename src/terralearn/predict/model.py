@@ -79,7 +79,7 @@ class Predictor:
     table: ClassTable | None = None
     plan: DevicePlan = field(default_factory=lambda: DevicePlan(torch.device("cpu")))
     _proba: bool = field(default=False, repr=False)
-    _inplace: bool = field(default=False, repr=False)  # forward(x, inplace=True) normalises x
+    _normalizes: bool = field(default=False, repr=False)  # forward(raw, valid, memory_format=)
     _activation_bytes: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,7 +105,7 @@ class Predictor:
         hooks = [m.register_forward_hook(record) for m in self.module.modules()]
         try:
             with torch.inference_mode():
-                self._forward(self._place(np.zeros((1, self.in_channels, side, side), np.float32)))
+                self._logits(np.zeros((1, self.in_channels, side, side), np.float32))
         finally:
             for hook in hooks:
                 hook.remove()
@@ -154,17 +154,15 @@ class Predictor:
         The tiles go to the plan's device (from pinned memory, without blocking, on CUDA),
         the forward runs under its precision, and the result comes back as float32 numpy.
         """
-        plan = self.plan
-        with torch.inference_mode():
-            x = self._place(batch, valid)
-            with plan.precision():
-                if not tta:
-                    return _to_host(self._probabilities(x))
-                total = None
-                for k in TTA_ELEMENTS:  # x is transformed 8 times: not normalised in place
-                    y = d4_inverse(self._probabilities(d4_transform(x, None, k)[0], False), k)
-                    total = y if total is None else total + y
-                return _to_host(total / len(TTA_ELEMENTS))
+        with torch.inference_mode(), self.plan.precision():
+            if not tta:
+                return _to_host(self._probabilities(batch, valid))
+            x = self._place(batch, valid)  # transformed 8 times: one float32 copy for all
+            total = None
+            for k in TTA_ELEMENTS:
+                y = d4_inverse(self._placed_probabilities(d4_transform(x, None, k)[0]), k)
+                total = y if total is None else total + y
+            return _to_host(total / len(TTA_ELEMENTS))
 
     def labels(self, batch: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         """Class indices ``(B, H, W)`` uint8 on the host for raw tiles ``(B, C, H, W)`` (and
@@ -174,52 +172,69 @@ class Predictor:
         0): no softmax, and one byte per pixel back to the host instead of ``K`` floats.
         """
         with torch.inference_mode():
-            x = self._place(batch, valid)
             with self.plan.precision():
-                labels = self._labels(x)
+                labels = self._labels(batch, valid)
             return labels.to(torch.uint8).cpu().numpy()
 
-    def _place(self, batch: np.ndarray, valid: np.ndarray | None = None) -> torch.Tensor:
-        """A float32 copy of ``batch`` of our own on the device, in the plan's layout, with the
-        training mean (:func:`fill_values`) where ``valid`` is False."""
-        plan = self.plan
+    def _raw(
+        self, batch: np.ndarray, valid: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``batch`` as it is (its dtype and strides) on the device, and ``valid`` there (None
+        when every pixel is valid)."""
         if batch.dtype.kind not in "uif" or not batch.dtype.isnative or min(batch.strides) < 0:
             batch = np.array(batch, dtype=np.float32)  # what torch.from_numpy cannot take
-        if plan.device.type == "cpu" and not plan.pin_memory:
-            # one pass over a (strided) view of the raw pixels: dtype and layout at once
-            x = torch.empty(batch.shape, dtype=torch.float32, memory_format=plan.memory_format)
-            x.copy_(torch.from_numpy(batch))
-        else:  # float32 on the host, then over to the device (from pinned memory on CUDA)
-            x = plan.place_batch(torch.from_numpy(np.array(batch, dtype=np.float32)))
+        raw = torch.from_numpy(batch)
+        if self.plan.device.type != "cpu":  # raw pixels over the bus: 2 bytes each for uint16
+            raw = self.plan.place_batch(raw)
+        keep = None
         if valid is not None and not valid.all():
-            keep = torch.from_numpy(np.ascontiguousarray(valid)).to(x.device)
+            keep = torch.from_numpy(np.ascontiguousarray(valid)).to(raw.device)
+        return raw, keep
+
+    def _place(self, batch: np.ndarray, valid: np.ndarray | None = None) -> torch.Tensor:
+        """A float32 copy of ``batch`` on the device, in the plan's layout, with the training
+        mean (:func:`fill_values`) where ``valid`` is False: the input of a module that does not
+        normalise raw pixels itself, and of test-time augmentation."""
+        raw, keep = self._raw(batch, valid)
+        x = torch.empty(raw.shape, dtype=torch.float32, device=raw.device,
+                        memory_format=self.plan.memory_format)  # fmt: skip
+        x.copy_(raw)  # one pass: dtype and layout at once
+        if keep is not None:
             fill = torch.tensor(fill_values(self, x.shape[1]), dtype=x.dtype, device=x.device)
             x.permute(0, 2, 3, 1)[~keep] = fill  # in place, whatever x's layout
         return x
 
-    def _labels(self, x):
+    def _logits(self, batch: np.ndarray, valid: np.ndarray | None = None) -> torch.Tensor:
+        """Logits of raw tiles. A task that normalises raw pixels
+        (``forward(raw, valid, memory_format=)``) takes them as they are and writes its
+        normalised copy in the plan's layout: conversion, layout and normalisation in one
+        pass. Another module gets :meth:`_place`'s float32 copy."""
+        if self._normalizes:
+            raw, keep = self._raw(batch, valid)
+            return self.module(raw, keep, memory_format=self.plan.memory_format)
+        return self.module(self._place(batch, valid))
+
+    def _labels(self, batch: np.ndarray, valid: np.ndarray | None) -> torch.Tensor:
         if self._proba and not hasattr(self.module, "predict_labels"):
-            p = self._probabilities(x)
-            return p.argmax(dim=1)
-        logits = self._forward(x)
+            return self._probabilities(batch, valid).argmax(dim=1)
+        logits = self._logits(batch, valid)
         self._check_classes(2 if logits.shape[1] == 1 else logits.shape[1])
         if logits.shape[1] == 1:
             return logits[:, 0] > 0
         return logits.max(dim=1).indices  # argmax (the first of equals), 1.4x faster on NHWC
 
-    def _forward(self, x: torch.Tensor, own: bool = True) -> torch.Tensor:
-        """Logits of ``x``; when it is a copy of our own (``own``, see :meth:`_place`) a task
-        normalises it in place."""
-        if own and self._inplace:
-            return self.module(x, inplace=True)
-        return self.module(x)  # a task's forward normalises, a bare network takes x as it is
+    def _probabilities(self, batch: np.ndarray, valid: np.ndarray | None) -> torch.Tensor:
+        if self._proba and not self._normalizes:
+            return self._placed_probabilities(self._place(batch, valid))
+        return self._class_bands(_softmax(self._logits(batch, valid)))
 
-    def _probabilities(self, x, own: bool = True):
-        if self._proba and not (own and self._inplace):
-            p = self.module.predict_proba(x)
-        else:
-            logits = self._forward(x, own)
-            p = logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
+    def _placed_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities of float32 tiles ``x`` from :meth:`_place` (perhaps transformed)."""
+        if self._proba:
+            return self._class_bands(self.module.predict_proba(x))
+        return self._class_bands(_softmax(self.module(x)))
+
+    def _class_bands(self, p: torch.Tensor) -> torch.Tensor:
         if p.shape[1] == 1:  # binary: background, foreground
             p = torch.cat([1.0 - p, p], dim=1)
         self._check_classes(p.shape[1])
@@ -231,6 +246,11 @@ class Predictor:
                 f"{self.source} returned {count} class bands but has {len(self.classes)} "
                 "class names; the run's classes do not match its checkpoint"
             )
+
+
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of logits: softmax, or for one channel its sigmoid (foreground)."""
+    return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
 
 
 def _to_host(probabilities: torch.Tensor) -> np.ndarray:
@@ -342,7 +362,7 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
         table=info.table if info is not None else None,
         plan=DevicePlan(_module_device(task)),  # as given, until moved
         _proba=hasattr(task, "predict_proba"),
-        _inplace="inplace" in inspect.signature(task.forward).parameters,
+        _normalizes="memory_format" in inspect.signature(task.forward).parameters,
     )
 
 

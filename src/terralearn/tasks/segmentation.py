@@ -180,17 +180,26 @@ class SegmentationTask(lightning.LightningModule):
     # ---- inference ------------------------------------------------------------------------
 
     def normalize(
-        self, image: Tensor, valid: Tensor | None = None, inplace: bool = False
+        self,
+        image: Tensor,
+        valid: Tensor | None = None,
+        memory_format: torch.memory_format | None = None,
     ) -> Tensor:
         """Raw pixel values ``(B, C, H, W)`` of any dtype -> normalised float32, 0 where
-        ``valid`` ``(B, H, W)`` is False or the value is NaN (the band mean: the fill value);
-        ``inplace``: in ``image`` itself when it is float32."""
-        return normalize_bands(image, self.band_mean, self.band_std, valid, inplace)
+        ``valid`` ``(B, H, W)`` is False or the value is NaN (the band mean: the fill value),
+        in ``memory_format`` (None: ``image``'s layout)."""
+        return normalize_bands(image, self.band_mean, self.band_std, valid, memory_format)
 
-    def forward(self, image: Tensor, valid: Tensor | None = None, inplace: bool = False) -> Tensor:
-        """Logits ``(B, num_classes, H, W)`` for raw (unnormalised) images ``(B, C, H, W)``;
-        ``inplace``: normalise ``image`` itself (a float32 copy the caller owns)."""
-        return self.model(self.normalize(image, valid, inplace))
+    def forward(
+        self,
+        image: Tensor,
+        valid: Tensor | None = None,
+        memory_format: torch.memory_format | None = None,
+    ) -> Tensor:
+        """Logits ``(B, num_classes, H, W)`` for raw (unnormalised) images ``(B, C, H, W)`` of
+        any dtype; the network's input is normalised in ``memory_format`` (its layout: the raw
+        pixels are converted, laid out and normalised in one pass)."""
+        return self.model(self.normalize(image, valid, memory_format))
 
     def predict_proba(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
         """Class probabilities for raw images: softmax ``(B, K, H, W)``, or for binary the
