@@ -356,7 +356,7 @@ def test_a_run_is_folded_for_inference_and_a_given_module_is_left_alone(run_dir,
 def test_activation_bytes_are_the_largest_output_per_pixel_and_set_the_crop_tile(task):
     from terralearn.predict.api import _prepare
 
-    predictor = load_predictor(task)  # unet_small, base width 4: 8 channels upsampled at full size
+    predictor = load_predictor(task)  # unet_small, base width 4: 4 + 4 channels joined at full size
     assert predictor.activation_bytes() == 8 * 4.0
     assert load_predictor(make_task(model_kwargs={"base_width": 8})).activation_bytes() == 64.0
     _, _, layout = _prepare(predictor, as_dataarray(smooth_scene(64, 64)), None, None, None)

@@ -87,8 +87,8 @@ class Predictor:
             self.table = ClassTable.from_names(self.classes)
 
     def activation_bytes(self) -> float | None:
-        """Bytes per input pixel of the largest tensor a module of the network outputs in one
-        forward pass (float32), measured once on a small blank probe; None when the number of
+        """Bytes per input pixel of the largest tensor a module of the network takes or outputs
+        in one forward pass (float32), measured once on a small blank probe; None when the number of
         input bands is unknown or the network attends globally (its memory grows with the
         square of the tile). Sets the default ``"crop"`` tile size
         (:func:`terralearn.predict.windows.crop_tile_size`)."""
@@ -97,8 +97,10 @@ class Predictor:
         side = 8 * max(self.align, 8)  # 64 px for U-Nets: every level is a few pixels wide
         largest = [0]
 
-        def record(_module, _inputs, output) -> None:
-            for t in output if isinstance(output, tuple | list) else (output,):
+        def record(_module, inputs, output) -> None:
+            # inputs too: a concatenation (a U-Net's skip join) is no module's output
+            outputs = output if isinstance(output, tuple | list) else (output,)
+            for t in (*inputs, *outputs):
                 if isinstance(t, torch.Tensor):
                     largest[0] = max(largest[0], t.numel())
 
