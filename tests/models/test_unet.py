@@ -111,19 +111,3 @@ def test_receptive_field_matches_gradient_support(upsampling: str) -> None:
         cols = (x.grad[0, 0].abs().sum(0) > 0).nonzero()[:, 0]
         widths.append(int(cols.max() - cols.min() + 1))
     assert max(widths) == model.receptive_field
-
-
-def test_bilinear_up_block_runs_its_1x1_conv_first_as_the_same_function() -> None:
-    # conv then up-sampling (the faster order) == up-sampling then conv, the modules' order
-    torch.manual_seed(0)
-    net = UNet(in_channels=3, num_classes=4, depth=2, base_width=8, upsampling="bilinear").eval()
-    block = net.decoder.stages[0]
-    upsample, conv = block.up
-    assert isinstance(upsample, nn.Upsample) and isinstance(conv, nn.Conv2d)
-    with torch.no_grad():
-        conv.bias.normal_()  # a bias passes through: the bilinear weights sum to 1
-        x = torch.randn(2, conv.in_channels, 7, 9)
-        torch.testing.assert_close(block._up(x), conv(upsample(x)), rtol=0, atol=1e-5)
-    assert block._up(x).shape == (2, conv.out_channels, 14, 18)
-    # the state dict is as before: checkpoints of earlier runs load
-    assert {"decoder.stages.0.up.1.weight", "decoder.stages.0.up.1.bias"} <= set(net.state_dict())

@@ -346,11 +346,16 @@ def test_closing_read_ahead_stops_its_reader():
 def test_a_run_is_folded_for_inference_and_a_given_module_is_left_alone(run_dir, task):
     from torch import nn
 
+    def up_blocks(module):
+        return [[type(m).__name__ for m in s.up] for s in module.model.decoder.stages]
+
     predictor = load_predictor(run_dir)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.module.modules())
+    assert set(map(tuple, up_blocks(predictor.module))) == {("Conv2d", "Upsample")}
     given = load_predictor(task)
     assert given.module is task
     assert any(isinstance(m, nn.BatchNorm2d) for m in task.modules())
+    assert set(map(tuple, up_blocks(task))) == {("Upsample", "Conv2d")}
 
 
 def test_activation_bytes_are_the_largest_output_per_pixel_and_set_the_crop_tile(task):

@@ -105,18 +105,7 @@ class UpBlock(nn.Module):
         self.conv = ConvBlock(2 * out_channels, out_channels, norm)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        return self.conv(torch.cat([self._up(x), skip], dim=1))
-
-    def _up(self, x: Tensor) -> Tensor:
-        if isinstance(self.up, nn.Sequential):
-            # bilinear up-sampling and a 1x1 conv are both linear (the bilinear weights sum to
-            # 1, so the bias passes through): the conv runs first, on a quarter of the pixels,
-            # and the up-sampling moves half the channels. The same function, and 10 % faster
-            # on one image: torch's channels-last bilinear kernel is slow at batch size 1
-            # (benchmarks/README.md). The modules keep their order: checkpoints load as before.
-            upsample, conv = self.up
-            return upsample(conv(x))
-        return self.up(x)
+        return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
 class UNetDecoder(nn.Module):
