@@ -17,8 +17,20 @@ summation order. Training keeps the network as it is built, so a run trains as i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+
+def _neighbours(module: nn.Module) -> Iterator[tuple[nn.Sequential, str, str]]:
+    """``(sequential, name, next name)`` for every two modules one after the other in an
+    ``nn.Sequential`` of ``module``; the caller may replace them as it goes."""
+    for parent in module.modules():
+        if isinstance(parent, nn.Sequential):
+            names = list(parent._modules)
+            for first, second in zip(names, names[1:], strict=False):
+                yield parent, first, second
 
 
 def fold_batch_norms(module: nn.Module) -> int:
@@ -30,21 +42,17 @@ def fold_batch_norms(module: nn.Module) -> int:
         How many norms were folded.
     """
     folded = 0
-    for parent in module.modules():
-        if not isinstance(parent, nn.Sequential):
-            continue
-        names = list(parent._modules)
-        for first, second in zip(names, names[1:], strict=False):
-            conv, norm = parent._modules[first], parent._modules[second]
-            if (
-                isinstance(conv, nn.Conv2d)
-                and isinstance(norm, nn.BatchNorm2d)
-                and norm.track_running_stats
-                and conv.out_channels == norm.num_features
-            ):
-                parent._modules[first] = fuse_conv_bn_eval(conv.eval(), norm.eval())
-                parent._modules[second] = nn.Identity()
-                folded += 1
+    for parent, first, second in _neighbours(module):
+        conv, norm = parent._modules[first], parent._modules[second]
+        if (
+            isinstance(conv, nn.Conv2d)
+            and isinstance(norm, nn.BatchNorm2d)
+            and norm.track_running_stats
+            and conv.out_channels == norm.num_features
+        ):
+            parent._modules[first] = fuse_conv_bn_eval(conv.eval(), norm.eval())
+            parent._modules[second] = nn.Identity()
+            folded += 1
     return folded
 
 
@@ -58,20 +66,16 @@ def conv_before_upsampling(module: nn.Module) -> int:
         How many pairs were swapped.
     """
     swapped = 0
-    for parent in module.modules():
-        if not isinstance(parent, nn.Sequential):
-            continue
-        names = list(parent._modules)
-        for first, second in zip(names, names[1:], strict=False):
-            upsample, conv = parent._modules[first], parent._modules[second]
-            if (
-                isinstance(upsample, nn.Upsample)
-                and upsample.mode in ("bilinear", "nearest")
-                and isinstance(conv, nn.Conv2d)
-                and conv.kernel_size == (1, 1)
-                and conv.stride == (1, 1)
-                and conv.padding == (0, 0)
-            ):
-                parent._modules[first], parent._modules[second] = conv, upsample
-                swapped += 1
+    for parent, first, second in _neighbours(module):
+        upsample, conv = parent._modules[first], parent._modules[second]
+        if (
+            isinstance(upsample, nn.Upsample)
+            and upsample.mode in ("bilinear", "nearest")
+            and isinstance(conv, nn.Conv2d)
+            and conv.kernel_size == (1, 1)
+            and conv.stride == (1, 1)
+            and conv.padding == (0, 0)
+        ):
+            parent._modules[first], parent._modules[second] = conv, upsample
+            swapped += 1
     return swapped
