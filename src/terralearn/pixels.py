@@ -38,19 +38,24 @@ def valid_pixels(raw: np.ndarray, nodata: float | None, axis: int = 0) -> np.nda
     Returns:
         bool array of ``raw``'s shape without ``axis``.
     """
-    invalid = np.zeros(np.delete(raw.shape, axis), dtype=bool)
-    if raw.dtype.kind in "fc":
-        invalid |= np.isnan(raw).any(axis=axis)
+    match = None  # the nodata value in the raster's own type, or None when it cannot occur
     if nodata is not None and not np.isnan(nodata):
         if raw.dtype.kind in "ui" and float(nodata).is_integer():
             # compare in the raster's own type: a float nodata would upcast a float64 copy, and
             # a nodata outside the type's range matches no pixel
             info = np.iinfo(raw.dtype)
-            if info.min <= nodata <= info.max:
-                invalid |= (raw == raw.dtype.type(nodata)).any(axis=axis)
+            match = raw.dtype.type(nodata) if info.min <= nodata <= info.max else None
         else:
-            invalid |= (raw == nodata).any(axis=axis)
-    return ~invalid
+            match = nodata
+    is_float = raw.dtype.kind in "fc"
+    invalid = np.zeros(np.delete(raw.shape, axis), dtype=bool)
+    # band by band into one mask: no temporary of the raster's size (about twice as fast)
+    for band in np.moveaxis(raw, axis, 0):
+        if is_float:
+            invalid |= np.isnan(band)
+        if match is not None:
+            invalid |= band == match
+    return np.logical_not(invalid, out=invalid)
 
 
 def fill_invalid(

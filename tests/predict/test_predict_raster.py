@@ -46,6 +46,7 @@ def test_cog_has_the_input_grid_colours_names_and_nodata(run_dir, image_path, tm
     with rasterio.open(out) as dst:
         assert (dst.crs, dst.transform, dst.width, dst.height) == grid
         assert dst.dtypes == ("uint8",) and dst.nodata == 255
+        assert dst.compression.name == "lzw"  # the class map: LZW (writers.CLASS_COG)
         classes = dst.read(1)
         assert dst.colormap(1)[0][:3] != dst.colormap(1)[1][:3]
         assert json.loads(dst.tags()["CLASSES"]) == {"0": "water", "1": "forest", "2": "urban"}
@@ -53,6 +54,9 @@ def test_cog_has_the_input_grid_colours_names_and_nodata(run_dir, image_path, tm
     assert (classes[invalid] == 255).all() and (classes[~invalid] < 3).all()
     with rasterio.open(result.paths["probabilities"]) as src:
         assert src.count == 3 and src.descriptions == ("water", "forest", "urban")
+        assert (
+            src.compression.name == "deflate" and src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"] == "3"
+        )  # floating-point predictor
         assert (src.crs, src.transform) == grid[:2]
         p = src.read()
     assert np.isnan(p[:, invalid]).all()
