@@ -1,5 +1,5 @@
-"""Inference rewrites (folded batch norms, 1x1 convs before up-sampling): the same network,
-fewer passes."""
+"""Inference rewrites (folded batch norms, 1x1 convs before up-sampling, the band std in the
+input convolution): the same network, fewer passes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import copy
 import torch
 from torch import nn
 
+from terralearn.data.augment import normalize_bands
 from terralearn.models import create_model
-from terralearn.models.fold import conv_before_upsampling, fold_batch_norms
+from terralearn.models.fold import conv_before_upsampling, fold_band_std, fold_batch_norms
+from terralearn.tasks.segmentation import SegmentationTask
 
 
 def _with_running_stats(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -86,3 +88,77 @@ def test_only_an_upsampling_followed_by_a_pointwise_convolution_is_swapped():
     )
     assert conv_before_upsampling(net) == 1
     assert [type(m).__name__ for m in net][4:] == ["Conv2d", "Upsample"]
+
+
+def _normalising_task(model: str = "unet_small") -> SegmentationTask:
+    torch.manual_seed(0)
+    return SegmentationTask(
+        model=model, in_channels=3, num_classes=4, model_kwargs={"base_width": 8},
+        band_mean=[1200.0, 800.0, 2500.0], band_std=[300.0, 150.0, 900.0], augment=False,
+        schedule="none",
+    ).eval()  # fmt: skip
+
+
+def test_the_band_std_moves_into_the_input_convolution_keeping_the_outputs():
+    task = _with_running_stats(_normalising_task())
+    plain = copy.deepcopy(task)
+    gen = torch.Generator().manual_seed(1)
+    raw = (torch.rand(2, 3, 80, 96, generator=gen) * 4000).to(torch.int16)  # raw DN, any dtype
+    valid = torch.rand(2, 80, 96, generator=gen) > 0.1  # nodata pixels: the band mean, both ways
+    assert fold_band_std(task)
+    assert task.band_std is None and plain.band_std is not None
+    assert torch.equal(task.band_mean, plain.band_mean)
+    with torch.inference_mode():
+        # only the mean is subtracted now: one pass over the input
+        torch.testing.assert_close(task.normalize(raw), raw.float() - task.band_mean)
+        folded, expected = task(raw, valid), plain(raw, valid)
+    torch.testing.assert_close(folded, expected, rtol=1e-4, atol=1e-4)
+    assert torch.equal(folded.argmax(1), expected.argmax(1))
+    changed = [
+        name for (name, a), (_, b) in zip(
+            task.named_parameters(), plain.named_parameters(), strict=True
+        ) if not torch.equal(a, b)
+    ]  # fmt: skip
+    assert len(changed) == 1 and changed[0].endswith("weight")  # the input convolution only
+    assert not fold_band_std(task)  # done once: nothing left to divide
+
+
+class _InputTwice(nn.Module):
+    """A network that adds its input's mean to the output: the division cannot move."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x) + x.mean(dim=1, keepdim=True)
+
+
+class _FixedSize(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        if x.shape[-1] != 32:
+            raise ValueError("32 px inputs only")
+        return self.conv(x)
+
+
+def test_the_band_std_stays_when_the_network_uses_its_input_elsewhere_or_refuses_the_probe():
+    for network in (_InputTwice(), _FixedSize()):
+        task = _normalising_task()
+        task.model = network
+        weight = network.conv.weight.detach().clone()
+        assert not fold_band_std(task)
+        assert torch.equal(network.conv.weight, weight) and task.band_std is not None
+    assert not fold_band_std(nn.Conv2d(3, 3, 1))  # no band statistics: nothing to fold
+
+
+def test_normalising_without_a_std_only_subtracts_the_mean():
+    raw = torch.tensor([[[[10, 20]], [[30, 40]]]], dtype=torch.uint16)
+    mean = torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)
+    valid = torch.tensor([[[True, False]]])
+    x = normalize_bands(raw, mean, None, valid, torch.channels_last)
+    assert x.dtype == torch.float32 and x.is_contiguous(memory_format=torch.channels_last)
+    assert x.tolist() == [[[[9.0, 0.0]], [[28.0, 0.0]]]]

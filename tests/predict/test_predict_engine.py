@@ -352,8 +352,9 @@ def test_a_run_is_folded_for_inference_and_a_given_module_is_left_alone(run_dir,
     predictor = load_predictor(run_dir)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.module.modules())
     assert set(map(tuple, up_blocks(predictor.module))) == {("Conv2d", "Upsample")}
+    assert predictor.module.band_std is None  # in the input convolution's weights
     given = load_predictor(task)
-    assert given.module is task
+    assert given.module is task and task.band_std is not None
     assert any(isinstance(m, nn.BatchNorm2d) for m in task.modules())
     assert set(map(tuple, up_blocks(task))) == {("Upsample", "Conv2d")}
 

@@ -256,7 +256,7 @@ def build_augment(name: str | bool) -> RandomD4 | StrongAugment | None:
 def normalize_bands(
     image: Tensor,
     mean: Tensor,
-    std: Tensor,
+    std: Tensor | None,
     valid: Tensor | None = None,
     memory_format: torch.memory_format | None = None,
 ) -> Tensor:
@@ -272,7 +272,9 @@ def normalize_bands(
         image: raw values ``(B, C, H, W)`` or ``(C, H, W)``, any dtype and strides (``image``
             is read, never written).
         mean: per-band mean, broadcastable to ``image`` (e.g. ``(1, C, 1, 1)``).
-        std: per-band standard deviation, same shape as ``mean``.
+        std: per-band standard deviation, same shape as ``mean``; None only subtracts the
+            mean (a network whose input convolution took the division:
+            :func:`terralearn.models.fold.fold_band_std`).
         valid: ``(B, H, W)`` / ``(H, W)`` bool, True where every band is valid; None treats
             every finite value as valid.
         memory_format: the result's layout (e.g. ``torch.channels_last`` for a network that
@@ -284,7 +286,9 @@ def normalize_bands(
         x = torch.empty(image.shape, dtype=mean.dtype, device=image.device,
                         memory_format=memory_format)  # fmt: skip
     # the dtype conversion, the layout and the subtraction in one pass over the raw pixels
-    torch.sub(image, mean, out=x).div_(std)
+    torch.sub(image, mean, out=x)
+    if std is not None:
+        x.div_(std)
     fill = float(NORMALIZED_FILL)
     if image.is_floating_point():  # integers are never NaN or inf
         x.nan_to_num_(nan=fill, posinf=fill, neginf=fill)

@@ -33,7 +33,7 @@ from terralearn.classes import ClassTable
 from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.models.device import DevicePlan, device_plan, resolve_device
-from terralearn.models.fold import conv_before_upsampling, fold_batch_norms
+from terralearn.models.fold import conv_before_upsampling, fold_band_std, fold_batch_norms
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
 TTA_ELEMENTS = tuple(range(8))
@@ -308,9 +308,11 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
         task, info = load_task(model_or_run, which)
         source = f"the model of run {os.fspath(model_or_run)!r}"
         # ours, for inference only: batch norms folded into their convolutions (faster, less
-        # memory) and 1x1 convs before up-sampling; a module the caller gives is left as it is
+        # memory), 1x1 convs before up-sampling and the band std in the input convolution; a
+        # module the caller gives is left as it is
         fold_batch_norms(task.eval())
         conv_before_upsampling(task)
+        fold_band_std(task)
     elif isinstance(model_or_run, tuple) and len(model_or_run) == 2:
         task, info = model_or_run
     else:
