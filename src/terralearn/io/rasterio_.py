@@ -25,6 +25,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
 
 from terralearn.errors import ConfigError, MissingCRSError, NotARasterError
 
@@ -283,3 +284,94 @@ __all__ = [
     "open_geotiff_stack",
     "open_quietly",
 ]
+
+
+SOURCE_ENCODING = "rasterio_path"
+"""``DataArray.encoding`` key that :func:`terralearn.io.open_image` sets to the file a raster was
+read from lazily and as it is (one GeoTIFF/COG/VRT; not a stack): :class:`RowBandReader` reads it
+again directly."""
+MAX_CARRIED_BLOCK = 1024
+"""Rows: a file whose blocks are taller (e.g. one strip for the whole file) is read as asked."""
+
+
+class RowBandReader:
+    """Windows of the file behind a canonical image, read so that each block of the file is
+    decoded once when the windows come in overlapping tile rows (prediction's margins).
+
+    GDAL decodes whole blocks. A window that ends inside a row of blocks decodes that row, and
+    the next tile row, which starts a margin above the window's end, needs the same blocks;
+    GDAL's block cache (:data:`terralearn.geo.gdal.READ_CACHE`) keeps only the blocks read last,
+    so they were decoded twice (16384 px, 1536 px tiles on 512 px blocks: a quarter more
+    decoding). Here a window is read down to the end of its last row of blocks, and the rows
+    from the next tile row's start on are kept for the window below: at most a block row and
+    the margin, across the raster's width. Pixels come straight from GDAL into the window's
+    array (no copy through xarray).
+
+    Use :meth:`of` and the reader as a context manager (it holds the open file).
+    """
+
+    def __init__(self, path: str, indexes: list[int], dtype: np.dtype, block_height: int) -> None:
+        self.path, self.indexes, self.dtype = path, indexes, dtype
+        self.block_height = block_height
+        self._dataset = None
+        self._kept: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
+
+    @classmethod
+    def of(cls, image: xr.DataArray) -> RowBandReader | None:
+        """A reader of ``image``'s file, or None when ``image`` is not that file read lazily and
+        as it is (in memory, computed, cropped, flipped, masked, or from another source)."""
+        path = image.encoding.get(SOURCE_ENCODING)
+        if not isinstance(path, str) or image.chunks is not None or image.variable._in_memory:
+            return None
+        if image.dims != ("band", "y", "x"):
+            return None
+        try:
+            meta = inspect_raster(path, require_crs=False)
+            with open_quietly(path) as ds:
+                dtypes, (block_height, _) = set(ds.dtypes), ds.block_shapes[0]
+        except (NotARasterError, RasterioIOError, ConfigError):
+            return None
+        names = band_names(meta)
+        wanted = [str(b) for b in image["band"].values]
+        if (
+            meta.masked
+            or dtypes != {np.dtype(image.dtype).name}
+            or meta.shape != (image.sizes["y"], image.sizes["x"])
+            or not set(wanted) <= set(names)
+            or not image.rio.transform().almost_equals(meta.transform)
+        ):
+            return None
+        indexes = [names.index(b) + 1 for b in wanted]
+        return cls(path, indexes, np.dtype(image.dtype), block_height)
+
+    def __enter__(self) -> RowBandReader:
+        self._dataset = open_quietly(self.path)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._kept.clear()
+        if self._dataset is not None:
+            self._dataset.close()
+            self._dataset = None
+
+    def read(self, y0: int, y1: int, x0: int, x1: int, next_y0: int | None) -> np.ndarray:
+        """Rows ``[y0, y1)`` by columns ``[x0, x1)``, ``(band, rows, columns)``; ``next_y0``:
+        the first row the next window of these columns will ask for (None: no such window)."""
+        ds = self._dataset
+        bottom = y1
+        if next_y0 is not None and self.block_height <= MAX_CARRIED_BLOCK:
+            bottom = min(-(-y1 // self.block_height) * self.block_height, ds.height)
+        out = np.empty((len(self.indexes), bottom - y0, x1 - x0), self.dtype)
+        start = y0
+        kept = self._kept.pop((x0, x1), None)
+        if kept is not None and kept[0] <= y0 < kept[0] + kept[1].shape[1]:
+            top, rows = kept
+            n = min(top + rows.shape[1], bottom) - y0
+            out[:, :n] = rows[:, y0 - top : y0 - top + n]
+            start = y0 + n
+        if start < bottom:
+            window = Window(x0, start, x1 - x0, bottom - start)
+            ds.read(indexes=self.indexes, out=out[:, start - y0 :], window=window)
+        if next_y0 is not None and y0 <= next_y0 < bottom:
+            self._kept[(x0, x1)] = (next_y0, out[:, next_y0 - y0 :].copy())
+        return out[:, : y1 - y0]

@@ -111,6 +111,7 @@ def open_image(
     if isinstance(src, xr.DataArray) and is_pixel_grid(src):
         # already canonical (from open_image); normalise would flip its downward y axis
         return select_bands(src, bands) if bands is not None else src
+    one_file = None  # the path of a single raster file read through rasterio
     if isinstance(src, xr.DataArray | xr.Dataset):
         stored = _stored_transform(src, MEMORY_SOURCE)
         da, names, crs, nodata = xarray_.normalise(src, MEMORY_SOURCE)
@@ -142,8 +143,11 @@ def open_image(
             if meta.masked:
                 nodata = np.nan
             rechunk = False  # rioxarray already chunked it
+            one_file = path
         name, source = Path(path).stem, path
     da = _canonical(da, names, crs, transform, nodata, name, source)
+    if one_file is not None:  # read again straight from the file (rasterio_.RowBandReader)
+        da.encoding[rasterio_.SOURCE_ENCODING] = one_file
     if bands is not None:
         da = select_bands(da, bands)
     if chunks and rechunk:

@@ -4,8 +4,10 @@ Memory is bounded by one block of tiles whatever the raster's height and (almost
 block is one tile row across a few thousand columns (:func:`tiles_per_block` tiles), so
 
 1. :func:`read_blocks` reads the window under a block's tiles and computes the valid mask
-   (:func:`terralearn.pixels.valid_pixels`); on a GPU :func:`read_ahead` reads the next block
-   in a background thread while the network runs;
+   (:func:`terralearn.pixels.valid_pixels`); a raster file is read straight from GDAL with each
+   of its blocks decoded once (:class:`~terralearn.io.rasterio_.RowBandReader`: tile rows
+   overlap by the margins); on a GPU :func:`read_ahead` reads the next block in a background
+   thread while the network runs;
 2. :func:`run_local` predicts the tiles in batches: a task normalises each batch of raw
    pixels into the device's layout as float32 in one pass and sets nodata to 0 there (the
    training mean: what training and evaluation feed at invalid pixels);
@@ -25,6 +27,7 @@ tiles' cores side by side. :func:`iter_predictions` can then run on any rectangl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Iterable, Iterator
@@ -35,6 +38,7 @@ from queue import Full, Queue
 import numpy as np
 import torch
 
+from terralearn.io.rasterio_ import RowBandReader
 from terralearn.pixels import NO_LABEL, valid_pixels
 from terralearn.predict.model import Predictor
 from terralearn.predict.windows import TileLayout
@@ -83,7 +87,9 @@ def read_blocks(
     rows: range | None = None,
     cols: range | None = None,
 ) -> Iterator[Block]:
-    """Read the image one block of tiles at a time, tile rows top to bottom.
+    """Read the image one block of tiles at a time, tile rows top to bottom: a raster file
+    through :class:`~terralearn.io.rasterio_.RowBandReader` (each of its blocks decoded once),
+    anything else through xarray.
 
     Args:
         image: canonical ``(band, y, x)`` DataArray, lazy or in memory.
@@ -98,21 +104,27 @@ def read_blocks(
     col_starts, col_ends = layout.col_starts, layout.col_ends
     rows = rows if rows is not None else range(len(row_starts))
     cols = cols if cols is not None else range(len(col_starts))
-    for r in rows:
-        y0 = row_starts[r]
-        for c0 in range(cols.start, cols.stop, per_block):
-            c1 = min(c0 + per_block, cols.stop)
-            x0, x1 = col_starts[c0], max(col_ends[c0:c1])
-            raw = np.asarray(image.isel(y=slice(y0, row_ends[r]), x=slice(x0, x1)).values)
-            valid = valid_pixels(raw, nodata)
-            spans = [(c, col_starts[c] - x0, col_ends[c] - x0) for c in range(c0, c1)]
-            tiles = [
-                (c, x0 + a, raw[:, :, a:b], valid[:, a:b])
-                for c, a, b in spans
-                # an all-nodata tile stays nodata: skip the network
-                if valid[:, a:b].any()
-            ]
-            yield Block(r, c0, c1, y0, x0, valid, tiles)
+    reader = RowBandReader.of(image)  # a raster file: each of its blocks decoded once
+    with reader or contextlib.nullcontext():
+        for r in rows:
+            y0, y1 = row_starts[r], row_ends[r]
+            next_y0 = row_starts[r + 1] if r + 1 in rows else None
+            for c0 in range(cols.start, cols.stop, per_block):
+                c1 = min(c0 + per_block, cols.stop)
+                x0, x1 = col_starts[c0], max(col_ends[c0:c1])
+                if reader is None:
+                    raw = np.asarray(image.isel(y=slice(y0, y1), x=slice(x0, x1)).values)
+                else:
+                    raw = reader.read(y0, y1, x0, x1, next_y0)
+                valid = valid_pixels(raw, nodata)
+                spans = [(c, col_starts[c] - x0, col_ends[c] - x0) for c in range(c0, c1)]
+                tiles = [
+                    (c, x0 + a, raw[:, :, a:b], valid[:, a:b])
+                    for c, a, b in spans
+                    # an all-nodata tile stays nodata: skip the network
+                    if valid[:, a:b].any()
+                ]
+                yield Block(r, c0, c1, y0, x0, valid, tiles)
 
 
 def shape_groups(
