@@ -18,7 +18,9 @@ benchmarks/_work/ and reused) and a small trained run (trained once into benchma
     verdict is the median of the rounds' ratios, shown with their range. Peak RSS of each CLI
     process.
 (b) seams: a 2048 px scene predicted with each set of defaults vs one forward pass of the
-    whole scene: the share of pixels with the same class (target >= 99.9 %).
+    whole scene: the share of pixels with the same class (target >= 99.9 %). With
+    ``--seam-real RUN IMAGE``, also a real scene at small tiles (many seams) and several
+    overlaps, against one tile over the whole scene.
 (c) Dask: a real ``dask scheduler`` and two ``dask worker --nthreads 1`` processes on
     127.0.0.1; the client (``terralearn predict ... OUT.zarr --dask ADDRESS`` through
     ``benchmarks/cli_probe.py``): its peak RSS and the bytes it sends over Dask comms, at
@@ -29,7 +31,7 @@ The input file is read once before each run (warm page cache). Wall times on a s
 machine move with the load, so CPU seconds and the load average are shown beside them.
 
     python benchmarks/predict.py [--sizes 4096 8192 16384] [--model unet_small | --run DIR]
-        [--repeats 3] [--rounds 3] [--seam-size 2048] [--dask-sizes 4096 8192 16384]
+        [--repeats 3] [--rounds 3] [--seam-size 2048] [--seam-real RUN IMAGE] [--dask-sizes 4096 8192 16384]
         [--baseline-src DIR] [--baseline-dask-sizes 4096 8192] [--candidates 1024:64 ...]
         [--skip-single] [--skip-seams]
         [--skip-dask] [--json PATH]
@@ -306,6 +308,31 @@ def seam_check(run: Path, image: Path) -> dict[str, float]:
     }
 
 
+def real_seams(
+    run: Path, image: Path, tiles: list[int], overlaps: list[int]
+) -> dict[tuple[int, int], float]:
+    """Share of valid pixels of a (real) scene whose class, with ``crop`` tiles of each size
+    and overlap, is the one of a single tile over the whole scene (nodata handled alike)."""
+    from terralearn.predict import load_predictor, predict_array
+
+    predictor = load_predictor(str(run))
+    whole = predict_array(predictor, image, tile_size=1 << 16).values  # one tile
+    valid = ~np.isnan(whole).any(0)
+    reference = whole.argmax(0)[valid]
+    return {
+        (tile, overlap): float(
+            np.mean(
+                predict_array(predictor, image, tile_size=tile, overlap=overlap).values.argmax(0)[
+                    valid
+                ]
+                == reference
+            )
+        )
+        for overlap in overlaps
+        for tile in tiles
+    }
+
+
 # --------------------------------------------------------------------------- Dask
 
 
@@ -354,7 +381,9 @@ def fmt_gb(b: float) -> str:
     return f"{b / GB:.2f}"
 
 
-def report(single: list[dict], seams: dict | None, dask: list[dict], args, run: Path) -> None:
+def report(
+    single: list[dict], seams: dict | None, real: dict | None, dask: list[dict], args, run: Path
+) -> None:
     import torch
 
     print()
@@ -407,6 +436,12 @@ def report(single: list[dict], seams: dict | None, dask: list[dict], args, run: 
         print(f"\n(b) seams: {args.seam_size} px scene, same class as one whole-scene forward")
         for name, share in seams.items():
             print(f"  {name:<40} {100 * share:8.3f} %  {'PASS' if share >= 0.999 else 'FAIL'}")
+    if real:
+        print(f"\n(b') seams on {args.seam_real[1]} ({args.seam_real[0]}): same class as one tile")
+        print(f"{'overlap':>8} " + " ".join(f"{f'{t} px':>9}" for t in args.seam_real_tiles))
+        for overlap in args.seam_real_overlaps:
+            shares = [real[(t, overlap)] for t in args.seam_real_tiles]
+            print(f"{overlap:>8} " + " ".join(f"{100 * v:>8.2f}%" for v in shares))
     if dask:
         print("\n(c) Dask client (scheduler + 2 workers of 1 thread on this machine), OUT.zarr")
         print(f"{'size':>6} {'mode':<38} {'e2e s':>8} {'client rss GB':>13} {'client sent MB':>14}")
@@ -431,6 +466,12 @@ def main() -> None:
         "--rounds", type=int, default=3, help="(a) today's run and the limit, this many times",
     )  # fmt: skip
     parser.add_argument("--seam-size", type=int, default=2048)
+    parser.add_argument(
+        "--seam-real", nargs=2, metavar=("RUN", "IMAGE"), default=None,
+        help="(b') also the seams of RUN on a real IMAGE, at small tiles and several overlaps",
+    )  # fmt: skip
+    parser.add_argument("--seam-real-tiles", type=int, nargs="+", default=[128, 192, 256])
+    parser.add_argument("--seam-real-overlaps", type=int, nargs="+", default=[64, 32, 16])
     parser.add_argument("--dask-sizes", type=int, nargs="+", default=[4096, 8192, 16384])
     parser.add_argument(
         "--baseline-src", type=Path, default=None,
@@ -490,7 +531,11 @@ def main() -> None:
     dask = []
     if not args.skip_dask:
         dask = dask_runs(run, args.dask_sizes, args.baseline_src, args.baseline_dask_sizes)
-    report(single, seams, dask, args, run)
+    real = None
+    if args.seam_real:
+        real_run, real_image = map(Path, args.seam_real)
+        real = real_seams(real_run, real_image, args.seam_real_tiles, args.seam_real_overlaps)
+    report(single, seams, real, dask, args, run)
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -517,6 +562,7 @@ def main() -> None:
                         for r in single
                     ],
                     "seams": seams,
+                    "real_seams": {f"{t}:{o}": v for (t, o), v in (real or {}).items()},
                     "dask": dask,
                 },
                 indent=2,
