@@ -45,6 +45,8 @@ class RasterMeta:
     tags: dict[str, str]
     driver: str = ""
     colorinterp: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    block_shape: tuple[int, int] = (0, 0)  # (rows, columns) of the first band's blocks
 
     @property
     def pixel_grid(self) -> bool:
@@ -126,6 +128,8 @@ def inspect_raster(
                 tags=ds.tags(),
                 driver=ds.driver,
                 colorinterp=tuple(c.name for c in ds.colorinterp),
+                dtypes=tuple(ds.dtypes),
+                block_shape=tuple(ds.block_shapes[0]) if ds.count else (0, 0),
             )
     except RasterioIOError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -327,22 +331,20 @@ class RowBandReader:
             return None
         try:
             meta = inspect_raster(path, require_crs=False)
-            with open_quietly(path) as ds:
-                dtypes, (block_height, _) = set(ds.dtypes), ds.block_shapes[0]
-        except (NotARasterError, RasterioIOError, ConfigError):
+        except (NotARasterError, ConfigError):
             return None
         names = band_names(meta)
         wanted = [str(b) for b in image["band"].values]
         if (
             meta.masked
-            or dtypes != {np.dtype(image.dtype).name}
+            or set(meta.dtypes) != {np.dtype(image.dtype).name}
             or meta.shape != (image.sizes["y"], image.sizes["x"])
             or not set(wanted) <= set(names)
             or not image.rio.transform().almost_equals(meta.transform)
         ):
             return None
         indexes = [names.index(b) + 1 for b in wanted]
-        return cls(path, indexes, np.dtype(image.dtype), block_height)
+        return cls(path, indexes, np.dtype(image.dtype), meta.block_shape[0])
 
     def __enter__(self) -> RowBandReader:
         self._dataset = open_quietly(self.path)
