@@ -1,5 +1,5 @@
-"""Inference rewrites (folded batch norms, 1x1 convs before up-sampling, the band std in the
-input convolution): the same network, fewer passes."""
+"""Inference rewrites (folded batch norms, 1x1 convs before up-sampling, up-blocks without the
+concatenation, the band std in the input convolution): the same network, fewer passes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from torch import nn
 
 from terralearn.data.augment import normalize_bands
 from terralearn.models import create_model
-from terralearn.models.fold import conv_before_upsampling, fold_band_std, fold_batch_norms
+from terralearn.models.fold import (
+    SummedUpBlock,
+    conv_before_upsampling,
+    fold_band_std,
+    fold_batch_norms,
+    split_skip_concatenation,
+)
 from terralearn.tasks.segmentation import SegmentationTask
 
 
@@ -97,6 +103,51 @@ def _normalising_task(model: str = "unet_small") -> SegmentationTask:
         band_mean=[1200.0, 800.0, 2500.0], band_std=[300.0, 150.0, 900.0], augment=False,
         schedule="none",
     ).eval()  # fmt: skip
+
+
+def test_up_blocks_sum_two_convolutions_instead_of_concatenating_keeping_the_outputs(monkeypatch):
+    torch.manual_seed(0)
+    net = _with_running_stats(create_model("unet", 4, 3, base_width=8))
+    fold_batch_norms(net)  # as a run is loaded: the split convolution then has a bias
+    conv_before_upsampling(net)
+    plain = copy.deepcopy(net)
+    assert split_skip_concatenation(net) == 4  # depth 4: one per up-block
+    blocks = list(net.decoder.stages)
+    assert all(isinstance(b, SummedUpBlock) for b in blocks)
+    first = plain.decoder.stages[0].conv[0]  # 128 = 64 up + 64 skip channels -> 64
+    assert blocks[0].conv_up.weight.shape == blocks[0].conv_skip.weight.shape == (64, 64, 3, 3)
+    assert torch.equal(blocks[0].conv_up.weight, first.weight[:, :64])
+    assert torch.equal(blocks[0].conv_skip.weight, first.weight[:, 64:])
+    assert torch.equal(blocks[0].conv_up.bias, first.bias) and blocks[0].conv_skip.bias is None
+    joins = []
+    real_cat = torch.cat
+    monkeypatch.setattr(torch, "cat", lambda *a, **k: joins.append(1) or real_cat(*a, **k))
+    x = torch.randn(2, 4, 96, 80)  # padded to 96 x 96 inside
+    with torch.inference_mode():
+        out, expected = net(x), plain(x)
+    assert len(joins) == 4  # all four from the original network, none from the split one
+    assert out.shape == (2, 3, 96, 80)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(out.argmax(1), expected.argmax(1))
+
+
+def test_a_grouped_or_unexpected_first_convolution_is_not_split():
+    net = create_model("unet_small", 3, 2, base_width=4).eval()
+    block = net.decoder.stages[0]
+    block.conv[0] = nn.Conv2d(16, 8, 3, padding=1, groups=2)  # grouped: the halves mix
+    assert split_skip_concatenation(net) == 2  # the other two blocks
+    assert not isinstance(net.decoder.stages[0], SummedUpBlock)
+
+
+def test_the_decoder_frees_each_skip_once_used():
+    net = create_model("unet_small", 3, 2, base_width=4).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        features = net.encoder(x)
+        deepest = features[-1]
+        out = net.decoder(features)
+    assert features == []  # the encoder's list, emptied deepest first
+    assert deepest.shape == (1, 32, 4, 4) and out.shape == (1, 4, 32, 32)
 
 
 def test_the_band_std_moves_into_the_input_convolution_keeping_the_outputs():

@@ -359,14 +359,33 @@ def test_a_run_is_folded_for_inference_and_a_given_module_is_left_alone(run_dir,
     assert set(map(tuple, up_blocks(task))) == {("Upsample", "Conv2d")}
 
 
-def test_activation_bytes_are_the_largest_output_per_pixel_and_set_the_crop_tile(task):
+def test_activation_bytes_are_the_tensors_alive_at_the_peak_and_set_the_crop_tile(task, run_dir):
+    from torch import nn
+
     from terralearn.predict.api import _prepare
 
-    predictor = load_predictor(task)  # unet_small, base width 4: 4 + 4 channels joined at full size
-    assert predictor.activation_bytes() == 8 * 4.0
-    assert load_predictor(make_task(model_kwargs={"base_width": 8})).activation_bytes() == 64.0
-    _, _, layout = _prepare(predictor, as_dataarray(smooth_scene(64, 64)), None, None, None)
-    assert layout.tile_size == 2048  # sqrt(1.25 GB / (4 x 32 B)) = 3125, capped
+    class TwoConvs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(2, 4, 1), nn.Conv2d(4, 3, 1)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    toy = load_predictor(TwoConvs().eval())
+    toy.in_channels = 2
+    # while b runs: its float32 input (2 ch, held by the caller) + a's output (4) + b's (3)
+    assert toy.activation_bytes() == (2 + 4 + 3) * 4.0
+    # unet_small, 3 bands, base width 4, in B/px at the peak (the last up-block's first conv):
+    # the probe's raw (12) and normalised (12) input, the block's input (8 channels at half
+    # size: 8) and skip (16), then as built the concatenation (32), the conv's output (16) and
+    # its batch norm's (16); with the inference rewrites the two convs' outputs (16 + 16)
+    given = load_predictor(task)
+    loaded = load_predictor(run_dir)
+    assert given.activation_bytes() == 12 + 12 + 8 + 16 + 32 + 16 + 16
+    assert loaded.activation_bytes() == 12 + 12 + 8 + 16 + 16 + 16
+    _, _, layout = _prepare(given, as_dataarray(smooth_scene(64, 64)), None, None, None)
+    assert layout.tile_size == 2048  # sqrt(1.25 GB / (1.4 x 112 B)) = 2825, capped
     vit = load_predictor(create_model("vit_tiny", 3, 3).eval())
     assert vit.activation_bytes() is None  # global attention: memory grows with the tile squared
 

