@@ -26,8 +26,8 @@ option = defaults_from(predict_raster)
 @option(
     "--tile-size",
     type=int,
-    describe="as large as 1.25 GB of the network's activations allow (unet_small 1536, unet "
-    f"1024, else {CROP_TILE_SIZE}); with --blend smooth 512, or 4x the training chip size",
+    describe="as large as 1.25 GB of the network's activations allow (unet_small 1792, unet "
+    f"1280, else {CROP_TILE_SIZE}); with --blend smooth 512, or 4x the training chip size",
     help="Tile side in pixels.",
 )
 @option(

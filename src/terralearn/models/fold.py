@@ -19,7 +19,7 @@
   takes the network's input: the task then only subtracts the mean (one pass over each input
   tile instead of two), and zero padding still stands for the band mean.
 
-Measured on a 2-core Xeon for ``unet_small`` on 768-1536 px tiles: see ``benchmarks/README.md``
+Measured on a 2-core Xeon for ``unet_small`` on 768-1792 px tiles: see ``benchmarks/README.md``
 ("Prediction near the one-pass limit"). Outputs move in the last float bits, like any change of
 summation order. Training keeps the network as it is built, so a run trains as it always did.
 """

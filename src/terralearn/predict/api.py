@@ -244,7 +244,7 @@ def predict_raster(
             input has no valid value; the class map alone, held in memory until written).
         tile_size: tile side in pixels (default with ``"crop"``: as large as 1.25 GB of the
             network's activations allow, :func:`terralearn.predict.windows.crop_tile_size`:
-            ``unet_small`` 1536, ``unet`` 1024; with ``"smooth"``: 512, or 4x the training
+            ``unet_small`` 1792, ``unet`` 1280; with ``"smooth"``: 512, or 4x the training
             chip size within [256, 1024]).
         overlap: pixels shared by neighbouring tiles (default 64 with ``"crop"``: a 32 px
             margin; otherwise the receptive field rounded up to 32, at most a quarter of the tile).
