@@ -136,27 +136,6 @@ class Predictor:
                 hook.remove()
         self._activation_bytes = peak / side**2
         return self._activation_bytes
-        side = 8 * max(self.align, 8)  # 64 px for U-Nets: every level is a few pixels wide
-        largest = [0]
-
-        def record(_module, inputs, output) -> None:
-            # inputs too: a concatenation (a U-Net's skip join) is no module's output
-            outputs = output if isinstance(output, tuple | list) else (output,)
-            for t in (*inputs, *outputs):
-                if isinstance(t, torch.Tensor):
-                    largest[0] = max(largest[0], t.numel())
-
-        modules = list(self.module.modules())
-        hooks = [m.register_forward_pre_hook(record) for m in modules]  # inputs from the start
-        hooks += [m.register_forward_hook(record) for m in modules]
-        try:
-            with torch.inference_mode():
-                self._logits(np.zeros((1, self.in_channels, side, side), np.float32))
-        finally:
-            for hook in hooks:
-                hook.remove()
-        self._activation_bytes = 4.0 * largest[0] / side**2
-        return self._activation_bytes
 
     @property
     def device(self) -> torch.device:
