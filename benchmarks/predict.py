@@ -16,7 +16,8 @@ benchmarks/_work/ and reused) and a small trained run (trained once into benchma
     Target: today's defaults <= 1.35x the limit at 16,384 px. Today's run and the limit are
     measured in ``--rounds`` interleaved pairs (run, then limit: the load they see is alike); the
     verdict is the median of the rounds' ratios, shown with their range. Peak RSS of each CLI
-    process.
+    process. ``--full-limit`` also times the limit itself: every 1024 px tile forwarded once
+    (each tile row read and normalised untimed), next to the one-row estimate.
 (b) seams: a 2048 px scene predicted with each set of defaults vs one forward pass of the
     whole scene: the share of pixels with the same class (target >= 99.9 %). With
     ``--seam-real RUN IMAGE``, also a real scene at small tiles (many seams) and several
@@ -31,7 +32,7 @@ The input file is read once before each run (warm page cache). Wall times on a s
 machine move with the load, so CPU seconds and the load average are shown beside them.
 
     python benchmarks/predict.py [--sizes 4096 8192 16384] [--model unet_small | --run DIR]
-        [--repeats 3] [--rounds 3] [--seam-size 2048] [--seam-real RUN IMAGE] [--dask-sizes 4096 8192 16384]
+        [--repeats 3] [--rounds 3] [--full-limit] [--seam-size 2048] [--seam-real RUN IMAGE] [--dask-sizes 4096 8192 16384]
         [--baseline-src DIR] [--baseline-dask-sizes 4096 8192] [--candidates 1024:64 ...]
         [--skip-single] [--skip-seams]
         [--skip-dask] [--json PATH]
@@ -220,6 +221,7 @@ def predict_cli(
 
 PROBE = [sys.executable, str(Path(__file__).with_name("cli_probe.py"))]
 OLD_DEFAULTS = ["--blend", "smooth", "--tile-size", "256", "--overlap", "64", "--batch-size", "8"]
+FULL_LIMIT_TILE = 1024  # --full-limit: tile side of the full pass
 LIMIT_TILES = ((256, 8), (1024, 1))  # tile size, batch: the one-pass forward is the faster
 
 
@@ -284,6 +286,36 @@ def one_pass_forward(run: Path, image: Path, tile: int, batch: int, repeats: int
     ]
     walls, cpus = time_forward(task.model, batches, repeats)
     return Forward(tile, batch, math.ceil(height / tile), walls, cpus)
+
+
+def full_pass_forward(run: Path, image: Path, tile: int) -> float:
+    """Wall seconds of the bare forward over every non-overlapping ``tile`` px tile of the
+    raster once (each tile row read and normalised untimed before its forwards): the limit
+    itself rather than one tile row times the rows."""
+    import torch
+
+    from terralearn._memory import retained_memory
+    from terralearn.io import open_image
+    from terralearn.predict import load_predictor
+    from terralearn.predict.model import check_image
+
+    predictor = load_predictor(str(run), device="auto")
+    task, plan = predictor.module, predictor.plan
+    da = check_image(predictor, open_image(str(image), chunks=None), str(image))
+    height, width = int(da.sizes["y"]), int(da.sizes["x"])
+    total = 0.0
+    with torch.inference_mode(), retained_memory():
+        for y0 in range(0, height, tile):
+            band = np.asarray(da.isel(y=slice(y0, y0 + tile)).values, dtype=np.float32)
+            x = task.normalize(torch.from_numpy(band)[None])
+            tiles = [plan.place_batch(x[:, :, :, x0 : x0 + tile]) for x0 in range(0, width, tile)]
+            if y0 == 0:
+                task.model(tiles[0])  # warm-up: allocator, oneDNN kernels
+            start = time.perf_counter()
+            for t in tiles:
+                task.model(t)
+            total += time.perf_counter() - start
+    return total
 
 
 # --------------------------------------------------------------------------- seams
@@ -427,6 +459,14 @@ def report(
                         for o in rounds
                     )
                 )
+            if all("full" in o for o in rounds):
+                full = [o["today"].seconds / o["full"] for o in rounds]
+                print(
+                    f"{'':>6} limit as every {FULL_LIMIT_TILE} px tile forwarded once: median "
+                    f"{statistics.median(o['full'] for o in rounds):.1f} s; today / it: median "
+                    f"{statistics.median(full):.2f} ({min(full):.2f}-{max(full):.2f}); rounds: "
+                    + ", ".join(f"{o['today'].seconds:.1f}/{o['full']:.1f}" for o in rounds)
+                )
             for name, cand in row.get("candidates", {}).items():
                 print(
                     f"{'':>6} {name:>27}: {cand.seconds:>8.1f} s {cand.seconds / limit:>6.2f} x "
@@ -464,6 +504,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="passes of the bare forward")
     parser.add_argument(
         "--rounds", type=int, default=3, help="(a) today's run and the limit, this many times",
+    )  # fmt: skip
+    parser.add_argument(
+        "--full-limit", action="store_true",
+        help="(a) also the limit as every tile forwarded once (not one row times the rows)",
     )  # fmt: skip
     parser.add_argument("--seam-size", type=int, default=2048)
     parser.add_argument(
@@ -514,7 +558,11 @@ def main() -> None:
                 # the limit right after the run it divides: both see a similar load
                 once = [one_pass_forward(run, image, t, b, args.repeats) for t, b in LIMIT_TILES]
                 print("  once: " + ", ".join(f"{f.tile_size} px {f.seconds:.1f} s" for f in once))
-                row.setdefault("rounds", []).append({"today": cli, "once": once})
+                round_ = {"today": cli, "once": once}
+                if args.full_limit:
+                    round_["full"] = full_pass_forward(run, image, FULL_LIMIT_TILE)
+                    print(f"  every tile once ({FULL_LIMIT_TILE} px): {round_['full']:.1f} s")
+                row.setdefault("rounds", []).append(round_)
         for tile, overlap in args.candidates:  # other crop tile sizes and margins, side by side
             name = f"crop {tile}/{overlap}"
             print(f"{size}: terralearn predict, {name} (load {loadavg():.1f}) ...")
