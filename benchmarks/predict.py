@@ -263,24 +263,34 @@ def time_forward(net, batches: list, repeats: int) -> tuple[list[float], list[fl
     return walls, cpus
 
 
-def one_pass_forward(run: Path, image: Path, tile: int, batch: int, repeats: int) -> Forward:
-    """The bare forward over non-overlapping ``tile`` px tiles covering each pixel once."""
-    import torch
-
+def bare_model(run: Path, image: Path):
+    """``(task, device plan, image)`` as predict has them (on this CPU: channels-last)."""
     from terralearn.io import open_image
     from terralearn.predict import load_predictor
     from terralearn.predict.model import check_image
 
-    # the model and batches as predict has them: its device plan (on this CPU: channels-last)
     predictor = load_predictor(str(run), device="auto")
-    task, plan = predictor.module, predictor.plan
-    da = check_image(predictor, open_image(str(image), chunks=None), str(image))
-    height, width = int(da.sizes["y"]), int(da.sizes["x"])
-    y0 = (height // tile // 2) * tile
+    image_ = check_image(predictor, open_image(str(image), chunks=None), str(image))
+    return predictor.module, predictor.plan, image_
+
+
+def row_tiles(task, da, y0: int, tile: int) -> list:
+    """The normalised ``(C, h, tile)`` tiles of the tile row starting at image row ``y0``."""
+    import torch
+
     band = np.asarray(da.isel(y=slice(y0, y0 + tile)).values, dtype=np.float32)
     with torch.inference_mode():
         x = task.normalize(torch.from_numpy(band)[None])[0]
-    tiles = [x[:, :, x0 : x0 + tile] for x0 in range(0, width, tile)]
+    return [x[:, :, x0 : x0 + tile] for x0 in range(0, int(da.sizes["x"]), tile)]
+
+
+def one_pass_forward(run: Path, image: Path, tile: int, batch: int, repeats: int) -> Forward:
+    """The bare forward over non-overlapping ``tile`` px tiles covering each pixel once."""
+    import torch
+
+    task, plan, da = bare_model(run, image)
+    height = int(da.sizes["y"])
+    tiles = row_tiles(task, da, (height // tile // 2) * tile, tile)
     batches = [
         plan.place_batch(torch.stack(tiles[i : i + batch])) for i in range(0, len(tiles), batch)
     ]
@@ -295,20 +305,12 @@ def full_pass_forward(run: Path, image: Path, tile: int) -> float:
     import torch
 
     from terralearn._memory import retained_memory
-    from terralearn.io import open_image
-    from terralearn.predict import load_predictor
-    from terralearn.predict.model import check_image
 
-    predictor = load_predictor(str(run), device="auto")
-    task, plan = predictor.module, predictor.plan
-    da = check_image(predictor, open_image(str(image), chunks=None), str(image))
-    height, width = int(da.sizes["y"]), int(da.sizes["x"])
+    task, plan, da = bare_model(run, image)
     total = 0.0
     with torch.inference_mode(), retained_memory():
-        for y0 in range(0, height, tile):
-            band = np.asarray(da.isel(y=slice(y0, y0 + tile)).values, dtype=np.float32)
-            x = task.normalize(torch.from_numpy(band)[None])
-            tiles = [plan.place_batch(x[:, :, :, x0 : x0 + tile]) for x0 in range(0, width, tile)]
+        for y0 in range(0, int(da.sizes["y"]), tile):
+            tiles = [plan.place_batch(t[None]) for t in row_tiles(task, da, y0, tile)]
             if y0 == 0:
                 task.model(tiles[0])  # warm-up: allocator, oneDNN kernels
             start = time.perf_counter()

@@ -131,7 +131,7 @@ def test_up_blocks_sum_two_convolutions_instead_of_concatenating_keeping_the_out
     assert torch.equal(out.argmax(1), expected.argmax(1))
 
 
-def test_a_grouped_or_unexpected_first_convolution_is_not_split():
+def test_a_grouped_first_convolution_is_not_split():
     net = create_model("unet_small", 3, 2, base_width=4).eval()
     block = net.decoder.stages[0]
     block.conv[0] = nn.Conv2d(16, 8, 3, padding=1, groups=2)  # grouped: the halves mix

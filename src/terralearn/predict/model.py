@@ -95,10 +95,10 @@ class Predictor:
     def activation_bytes(self) -> float | None:
         """Bytes per input pixel of the tensors alive at once at the peak of one forward pass
         (float32): each tensor a module of the network takes or outputs counts from when a
-        module is called with it or returns it until it is freed (a concatenation, no module's output, counts
-        as the next module's input). Measured once on a small blank probe; None when the number
-        of input bands is unknown or the network attends globally (its memory grows with the
-        square of the tile). Sets the default ``"crop"`` tile size
+        module is called with it or returns it until it is freed (a concatenation, no module's
+        output, counts as the next module's input). Measured once on a small blank probe; None
+        when the number of input bands is unknown or the network attends globally (its memory
+        grows with the square of the tile). Sets the default ``"crop"`` tile size
         (:func:`terralearn.predict.windows.crop_tile_size`)."""
         if self._activation_bytes is not None or self.in_channels is None or self.global_context:
             return self._activation_bytes
