@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from terralearn.models.unet import UpBlock
+from terralearn.models.unet import Span, UpBlock, block_input_rows, upsample_rows
 
 PROBE_SIZE = 64  # side of the probe input that finds and checks the input convolution
 
@@ -121,10 +121,15 @@ class SummedUpBlock(nn.Module):
         self.conv_skip = part(first.weight[:, half:], None)
         self.rest = nn.Sequential(*list(block.conv)[1:])
 
-    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        out = self.conv_up(self.up(x))
+    def forward(self, x: Tensor, skip: Tensor, cut: Span | None = None) -> Tensor:
+        out = self.conv_up(upsample_rows(self.up, x, cut))
         out += self.conv_skip(skip)
         return self.rest(out)
+
+    def input_rows(self, rows: Span, fine: int, coarse: int) -> tuple[Span, Span] | None:
+        """As :meth:`~terralearn.models.unet.UpBlock.input_rows` (``conv_skip`` reaches as
+        far as ``conv_up``)."""
+        return block_input_rows(self.up, [self.conv_up, *self.rest], rows, fine, coarse)
 
 
 def split_skip_concatenation(module: nn.Module) -> int:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from queue import Full, Queue
@@ -201,13 +201,18 @@ def run_local(
     batch_size: int,
     tta: bool,
     labels: bool = False,
+    core_rows: Callable[[Block], tuple[int, int]] | None = None,
 ) -> Iterator[BlockResult]:
     """Predict every tile in this process, in batches of ``batch_size`` tiles: probabilities
-    ``(K, h, w)`` per tile, or with ``labels`` class indices ``(h, w)`` uint8."""
+    ``(K, h, w)`` per tile, or with ``labels`` class indices ``(h, w)`` uint8, only of the
+    block's rows ``core_rows(block)`` (tile rows ``[start, stop)``) if given."""
     for block in blocks:
         out: list[np.ndarray] = []
+        rows = core_rows(block) if labels and core_rows is not None else None
         for batch, valid in batches(block, batch_size):
-            out.extend(predictor.labels(batch, valid) if labels else predictor(batch, tta, valid))
+            out.extend(
+                predictor.labels(batch, valid, rows) if labels else predictor(batch, tta, valid)
+            )
         yield block, out
 
 
@@ -241,21 +246,28 @@ class Cropper:
         self.k = num_classes
         self._rows, self._cols = layout.row_cores, layout.col_cores
 
+    def core_rows(self, block: Block) -> tuple[int, int]:
+        """The rows ``[start, stop)`` of the block's tiles that are their cores."""
+        ya, yb = self._rows[block.row]
+        return ya - block.y0, yb - block.y0
+
     def add(
-        self, block: Block, outputs: list[np.ndarray], labels: bool = False
+        self, block: Block, outputs: list[np.ndarray], labels: bool = False, cut: bool = False
     ) -> tuple[int, int, np.ndarray, np.ndarray]:
         """The block's cores ``(y0, x0, out, valid (h, w))``: probabilities ``(K, h, w)`` (NaN
         where a tile was skipped: no valid pixel), or with ``labels`` class indices ``(h, w)``
         uint8 (:data:`~terralearn.pixels.NO_LABEL` there); ``valid`` is False where a tile was
-        skipped or the input is not valid."""
+        skipped or the input is not valid. ``cut``: the outputs are already their
+        :meth:`core_rows`."""
         (ya, yb), cols = self._rows[block.row], self._cols
         xa, xb = cols[block.c0][0], cols[block.c1 - 1][1]
         lead, fill, dtype = ((), NO_LABEL, np.uint8) if labels else ((self.k,), np.nan, np.float32)
         out = np.full((*lead, yb - ya, xb - xa), fill, dtype=dtype)
         top = ya - block.y0
+        first = 0 if cut else top
         for (c, x0, _, _), p in zip(block.tiles, outputs, strict=True):
             a, b = cols[c]
-            out[..., a - xa : b - xa] = p[..., top : top + yb - ya, a - x0 : b - x0]
+            out[..., a - xa : b - xa] = p[..., first : first + yb - ya, a - x0 : b - x0]
         valid = block.valid[top : top + yb - ya, xa - block.x0 : xb - block.x0]
         return ya, xa, out, valid
 
@@ -371,9 +383,11 @@ def iter_predictions(
         blocks = read_blocks(image, layout, per_block)
     if predictor.device.type != "cpu":  # the host's cores are free while the device computes
         blocks = read_ahead(blocks)
-    for block, outputs in run_local(predictor, blocks, batch_size, tta, from_logits):
+    # class maps of "crop" tiles: only the core rows of each tile (a U-Net computes less)
+    core_rows = combine.core_rows if from_logits else None
+    for block, outputs in run_local(predictor, blocks, batch_size, tta, from_logits, core_rows):
         if crop:
-            y0, x0, out, valid = combine.add(block, outputs, from_logits)
+            y0, x0, out, valid = combine.add(block, outputs, from_logits, cut=from_logits)
             if from_logits:
                 out[~valid] = NO_LABEL
                 yield y0, x0, out, valid

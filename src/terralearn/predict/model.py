@@ -40,6 +40,7 @@ from terralearn.models.fold import (
     fold_batch_norms,
     split_skip_concatenation,
 )
+from terralearn.models.unet import Span
 
 # D4 elements used by test-time augmentation: all 8 rotations/flips
 TTA_ELEMENTS = tuple(range(8))
@@ -86,6 +87,7 @@ class Predictor:
     plan: DevicePlan = field(default_factory=lambda: DevicePlan(torch.device("cpu")))
     _proba: bool = field(default=False, repr=False)
     _normalizes: bool = field(default=False, repr=False)  # forward(raw, valid, memory_format=)
+    _takes_rows: bool = field(default=False, repr=False)  # forward(..., rows=)
     _activation_bytes: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -189,16 +191,20 @@ class Predictor:
                 total = y if total is None else total + y
             return _to_host(total / len(TTA_ELEMENTS))
 
-    def labels(self, batch: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    def labels(
+        self, batch: np.ndarray, valid: np.ndarray | None = None, rows: Span | None = None
+    ) -> np.ndarray:
         """Class indices ``(B, H, W)`` uint8 on the host for raw tiles ``(B, C, H, W)`` (and
-        ``valid`` as in :meth:`__call__`).
+        ``valid`` as in :meth:`__call__`); with ``rows`` (``(start, stop)``) only those rows,
+        ``(B, stop - start, W)`` (a ``"crop"`` tile's core rows: a U-Net's decoder then
+        computes less).
 
         The class of :meth:`__call__`'s probabilities, taken from the logits (binary: logit >
         0): no softmax, and one byte per pixel back to the host instead of ``K`` floats.
         """
         with torch.inference_mode():
             with self.plan.precision():
-                labels = self._labels(batch, valid)
+                labels = self._labels(batch, valid, rows)
             return labels.to(torch.uint8).cpu().numpy()
 
     def _raw(
@@ -229,20 +235,30 @@ class Predictor:
             x.permute(0, 2, 3, 1)[~keep] = fill  # in place, whatever x's layout
         return x
 
-    def _logits(self, batch: np.ndarray, valid: np.ndarray | None = None) -> torch.Tensor:
-        """Logits of raw tiles. A task that normalises raw pixels
+    def _logits(
+        self, batch: np.ndarray, valid: np.ndarray | None = None, rows: Span | None = None
+    ) -> torch.Tensor:
+        """Logits of raw tiles (only ``rows``, if given). A task that normalises raw pixels
         (``forward(raw, valid, memory_format=)``) takes them as they are and writes its
         normalised copy in the plan's layout: conversion, layout and normalisation in one
-        pass. Another module gets :meth:`_place`'s float32 copy."""
+        pass; given ``rows`` when it takes them. Another module gets :meth:`_place`'s float32
+        copy."""
         if self._normalizes:
             raw, keep = self._raw(batch, valid)
-            return self.module(raw, keep, memory_format=self.plan.memory_format)
-        return self.module(self._place(batch, valid))
+            if rows is not None and self._takes_rows:
+                return self.module(raw, keep, memory_format=self.plan.memory_format, rows=rows)
+            logits = self.module(raw, keep, memory_format=self.plan.memory_format)
+        else:
+            logits = self.module(self._place(batch, valid))
+        return logits if rows is None else logits[..., rows[0] : rows[1], :]
 
-    def _labels(self, batch: np.ndarray, valid: np.ndarray | None) -> torch.Tensor:
+    def _labels(
+        self, batch: np.ndarray, valid: np.ndarray | None, rows: Span | None = None
+    ) -> torch.Tensor:
         if self._proba and not hasattr(self.module, "predict_labels"):
-            return self._probabilities(batch, valid).argmax(dim=1)
-        logits = self._logits(batch, valid)
+            labels = self._probabilities(batch, valid).argmax(dim=1)
+            return labels if rows is None else labels[:, rows[0] : rows[1]]
+        logits = self._logits(batch, valid, rows)
         self._check_classes(2 if logits.shape[1] == 1 else logits.shape[1])
         if logits.shape[1] == 1:
             return logits[:, 0] > 0
@@ -392,6 +408,7 @@ def _load_predictor(model_or_run: Any, which: str) -> Predictor:
         plan=DevicePlan(_module_device(task)),  # as given, until moved
         _proba=hasattr(task, "predict_proba"),
         _normalizes="memory_format" in inspect.signature(task.forward).parameters,
+        _takes_rows="rows" in inspect.signature(task.forward).parameters,
     )
 
 

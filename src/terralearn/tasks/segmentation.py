@@ -17,6 +17,7 @@ and no metric.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any, Literal
@@ -195,11 +196,19 @@ class SegmentationTask(lightning.LightningModule):
         image: Tensor,
         valid: Tensor | None = None,
         memory_format: torch.memory_format | None = None,
+        rows: tuple[int, int] | None = None,
     ) -> Tensor:
         """Logits ``(B, num_classes, H, W)`` for raw (unnormalised) images ``(B, C, H, W)`` of
         any dtype; the network's input is normalised in ``memory_format`` (its layout: the raw
-        pixels are converted, laid out and normalised in one pass)."""
-        return self.model(self.normalize(image, valid, memory_format))
+        pixels are converted, laid out and normalised in one pass). With ``rows`` (``(start,
+        stop)``) only those rows of the logits: a network that takes ``rows`` (the U-Net)
+        computes less for them."""
+        x = self.normalize(image, valid, memory_format)
+        if rows is None:
+            return self.model(x)
+        if "rows" in inspect.signature(self.model.forward).parameters:
+            return self.model(x, rows=rows)
+        return self.model(x)[..., rows[0] : rows[1], :]
 
     def predict_proba(self, image: Tensor, valid: Tensor | None = None) -> Tensor:
         """Class probabilities for raw images: softmax ``(B, K, H, W)``, or for binary the
