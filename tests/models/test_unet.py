@@ -111,3 +111,60 @@ def test_receptive_field_matches_gradient_support(upsampling: str) -> None:
         cols = (x.grad[0, 0].abs().sum(0) > 0).nonzero()[:, 0]
         widths.append(int(cols.max() - cols.min() + 1))
     assert max(widths) == model.receptive_field
+
+
+def _trained_like(net: nn.Module) -> nn.Module:
+    """Batch-norm statistics away from (0, 1), so a cut that reads a wrong row shows."""
+    torch.manual_seed(1)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2.0)
+    return net.eval().to(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("rewritten", [False, True])
+@pytest.mark.parametrize(("depth", "upsampling"), [(3, "bilinear"), (2, "transposed")])
+def test_rows_are_the_rows_of_the_whole_output(depth: int, upsampling: str, rewritten: bool):
+    from terralearn.models.fold import (
+        conv_before_upsampling,
+        fold_batch_norms,
+        split_skip_concatenation,
+    )
+
+    torch.manual_seed(0)
+    net = _trained_like(UNet(5, 4, depth=depth, base_width=8, upsampling=upsampling))
+    if rewritten:  # as predict loads a run
+        fold_batch_norms(net), conv_before_upsampling(net), split_skip_concatenation(net)
+    for h, w in [(100, 70), (128, 64), (37, 50)]:  # 100 and 37: padded to a multiple inside
+        x = torch.randn(1, 5, h, w).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            whole = net(x)
+            for start, stop in [(0, h), (10, h - 10), (0, 5), (h - 3, h), (7, 8), (31, 33)]:
+                part = net(x, rows=(start, stop))
+                assert part.shape == (1, 4, stop - start, w)
+                torch.testing.assert_close(part, whole[..., start:stop, :], rtol=0, atol=1e-6)
+
+
+def test_row_plan_computes_only_the_rows_the_output_reads():
+    net = _trained_like(UNet(3, 2, depth=3, base_width=4))
+    x = torch.randn(1, 3, 128, 96).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        features = net.encoder(x)
+        # output rows 32..96; each block widens by its two 3x3 convs (2 rows), then bilinear
+        # 2x reads coarse rows (2 o - 1) // 4 .. (2 o - 1) // 4 + 1 of its rows o
+        plan = net.decoder.row_plan(features, (32, 96))
+        assert plan == [((3, 29), (1, 15)), ((12, 52), (5, 27)), ((30, 98), (14, 50))]
+        # at the edges the rows stop at the level's first and last rows
+        assert net.decoder.row_plan(features, (0, 4))[-1] == ((0, 6), (0, 4))
+        # a batch of two, or NCHW: a row range is not one run of memory; every row computed
+        assert net.decoder.row_plan([f.repeat(2, 1, 1, 1) for f in features], (32, 96)) is None
+        assert net.decoder.row_plan([f.contiguous() for f in features], (32, 96)) is None
+        two = torch.randn(2, 3, 64, 64)
+        torch.testing.assert_close(net(two, rows=(8, 40)), net(two)[..., 8:40, :])
+
+
+def test_rows_outside_the_input_are_an_error():
+    net = UNet(3, 2, depth=2, base_width=4).eval()
+    with pytest.raises(ValueError, match=r"rows \(5, 40\) are not within the input's 32 rows"):
+        net(torch.zeros(1, 3, 32, 32), rows=(5, 40))

@@ -314,6 +314,40 @@ def test_class_map_windows_equal_the_argmax_of_probability_windows(task):
         np.testing.assert_array_equal(c, class_map(p, valid))
 
 
+def test_class_maps_of_crop_tiles_compute_only_their_core_rows():
+    # one channels-last tile per batch (predict's default on the CPU): the U-Net's decoder is
+    # asked for each tile's core rows, and the map is the argmax of the whole tiles' output
+    image = as_dataarray(smooth_scene(300, 340))
+    layout = TileLayout(300, 340, 128, 32, "crop")
+    predictor = load_predictor(make_task(seed=0), device="cpu")
+    assert predictor.plan.channels_last
+    decoder, asked = predictor.module.model.decoder, []
+    row_plan = decoder.row_plan
+
+    def spy(features, rows):
+        plan = row_plan(features, rows)
+        asked.append((rows, plan is not None))
+        return plan
+
+    decoder.row_plan = spy
+    labels = list(iter_predictions(predictor, image, layout, batch_size=1, labels=True))
+    cores = {
+        (ya - y0, yb - y0) for y0, (ya, yb) in zip(layout.row_starts, layout.row_cores, strict=True)
+    }
+    assert {rows for rows, _ in asked} == cores and all(planned for _, planned in asked)
+    assert cores == {(0, 96), (16, 112), (16, 28)} and len(asked) == len(layout.row_starts) * len(
+        layout.col_starts
+    )
+    decoder.row_plan = row_plan
+    probs = list(iter_predictions(predictor, image, layout, batch_size=1))
+    for (_, _, p, valid), (_, _, c, _) in zip(probs, labels, strict=True):
+        np.testing.assert_array_equal(c, class_map(p, valid))
+    batch = smooth_scene(64, 80)[None]
+    np.testing.assert_array_equal(
+        predictor.labels(batch, rows=(5, 40)), predictor.labels(batch)[:, 5:40]
+    )
+
+
 def test_read_ahead_keeps_order_and_raises_the_readers_error_at_its_block():
     def blocks():
         yield from range(5)
