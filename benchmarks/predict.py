@@ -325,8 +325,10 @@ def full_pass_forward(run: Path, image: Path, tile: int) -> float:
 
 def seam_check(run: Path, image: Path) -> dict[str, float]:
     """Share of pixels whose class is the one of a whole-scene forward, per set of defaults."""
+    import rasterio
+
     from terralearn.io import open_image
-    from terralearn.predict import load_predictor, predict_array
+    from terralearn.predict import load_predictor, predict_array, predict_raster
     from terralearn.predict.model import check_image
 
     predictor = load_predictor(str(run))
@@ -335,10 +337,14 @@ def seam_check(run: Path, image: Path) -> dict[str, float]:
     before = predict_array(
         predictor, image, tile_size=256, overlap=64, batch_size=8, blend="smooth"
     )
-    today = predict_array(predictor, image)
+    # today: the class map `terralearn predict` writes (from the logits of the cores' rows)
+    out = OUT / "seams_today.tif"
+    predict_raster(str(run), str(image), str(out), overwrite=True, progress=False)
+    with rasterio.open(out) as src:
+        today = src.read(1)
     return {
         "before (smooth, 256 px, overlap 64)": float(np.mean(before.values.argmax(0) == whole)),
-        "today (crop, default tiles, overlap 64)": float(np.mean(today.values.argmax(0) == whole)),
+        "today (crop, default tiles, overlap 64)": float(np.mean(today == whole)),
     }
 
 
