@@ -21,7 +21,8 @@ block is one tile row across a few thousand columns (:func:`tiles_per_block` til
 
 With ``"crop"`` tiles (:mod:`terralearn.predict.windows`) step 3 is :class:`Cropper`: each tile's
 core is copied out, nothing is summed or carried to the next block, and a block's window is its
-tiles' cores side by side. :func:`iter_predictions` can then run on any rectangle of tiles
+tiles' cores side by side. For a class map the network is asked for the cores' rows only
+(:meth:`Cropper.core_rows`; a U-Net's decoder then skips the margins' rows). :func:`iter_predictions` can then run on any rectangle of tiles
 (``rows``, ``cols``), which is how a Dask worker predicts its own part of the raster.
 """
 
