@@ -71,6 +71,38 @@ def test_resume_with_more_epochs_continues_the_run(image, one_epoch, tmp_path, m
     assert not (out / "logs" / "metrics.before_resume.csv").exists()
 
 
+def test_an_epoch_row_the_kill_kept_from_the_log_comes_back_from_the_checkpoint(
+    image, one_epoch, tmp_path
+):
+    # Lightning writes an epoch's row after its epoch-end callbacks: a kill between the save of
+    # last.ckpt and that write left the log without the row of the checkpoint's epoch
+    out = tmp_path / "pre"
+    shutil.copytree(one_epoch, out)
+    log = out / "logs" / "metrics.csv"
+    with open(log, newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows, keys = list(reader), reader.fieldnames
+    (epoch_row,) = [r for r in rows if r["train_loss_epoch"]]
+    with open(log, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(r for r in rows if r is not epoch_row)
+    (out / "metrics.json").unlink()
+    result = run("pretrain", image, "--out", out, "--epochs", "2", *FAST, "--resume")
+    assert result.exit_code == 0, result.output
+    assert _epoch_losses(out) == [0, 1]
+    with open(log, newline="") as fh:
+        (restored, _) = [r for r in csv.DictReader(fh) if r["train_loss_epoch"]]
+    assert (
+        (restored["epoch"], restored["step"])
+        == (epoch_row["epoch"], epoch_row["step"])
+        == ("0", "1")
+    )
+    assert float(restored["train_loss_epoch"]) == pytest.approx(
+        float(epoch_row["train_loss_epoch"])
+    )
+
+
 def _one_line_error(result, message: str) -> str:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]

@@ -27,7 +27,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 from terralearn._fs import check_output
 from terralearn.artifacts import CONFIG_FILE, METRICS_FILE, RUN_FILE, RunDir, RunInfo
@@ -136,12 +135,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
     )  # fmt: skip
     mean, std = data.band_mean_std(seed=config.seed)
 
-    checkpoint = ModelCheckpoint(
-        # the latest weights, after every epoch (with save_top_k=0, save_last only saves when
-        # another checkpoint was saved: only at the end of the fit)
-        dirpath=run.checkpoints, filename="last", monitor=None, save_top_k=1,
-        save_on_train_epoch_end=True, enable_version_counter=False,
-    )  # fmt: skip
+    checkpoint = resuming.EpochCheckpoint(run.checkpoints)  # the latest weights, every epoch
     trainer = build_trainer(
         run, config, [checkpoint],
         ignore_warnings=(
@@ -175,7 +169,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, overwrite: bool = Fal
         if ckpt_path is not None:
             resuming.clear_partial_saves(run)
             step = resuming.checkpoint_step(ckpt_path)
-            resuming.carry_over_logs(run.logs, step)
+            resuming.carry_over_logs(run.logs, step, resuming.checkpoint_log_row(ckpt_path))
             resumed_at = step
         else:
             if run.path.exists():

@@ -6,8 +6,10 @@
    has no ``last.ckpt`` yet, or was started with other options (naming the keys);
 2. :func:`clear_partial_saves` drops the temporary files of a checkpoint save that was killed;
 3. :func:`carry_over_logs` keeps the rows of ``logs/metrics.csv`` logged up to the checkpoint
-   (Lightning's CSV logger starts that file afresh), and after the fit :func:`merge_logs` puts
-   them back in front of the new rows, so the loss curve covers the whole run.
+   (Lightning's CSV logger starts that file afresh), with the checkpoint's own epoch row if the
+   kill came before Lightning wrote it (:class:`EpochCheckpoint`), and after the fit
+   :func:`merge_logs` puts them back in front of the new rows, so the loss curve covers the
+   whole run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from terralearn._fs import atomic_write_bytes
 from terralearn.artifacts.layout import COMMANDS, CONFIG_FILE, RUN_FILE, RunDir
@@ -29,6 +32,36 @@ from terralearn.errors import ConfigError, NotARunError
 
 METRICS_CSV = "metrics.csv"
 EARLIER_CSV = "metrics.before_resume.csv"  # rows of the run before the latest resume
+LOG_ROW = "log_row"  # EpochCheckpoint's key in the checkpoint's callback state
+
+
+class EpochCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` after every training epoch, holding that epoch's row of the CSV log.
+
+    Lightning writes an epoch's aggregated metrics (``train_loss_epoch``) to the log after the
+    epoch-end callbacks, this one included: a run killed between the save and that write
+    resumed after an epoch whose row the log never got. :func:`carry_over_logs` puts the row
+    back from the checkpoint.
+    """
+
+    def __init__(self, dirpath: str | os.PathLike) -> None:
+        # save_top_k=1 without a monitor: the latest weights (save_last alone only saves when
+        # another checkpoint is saved: at the end of the fit)
+        super().__init__(
+            dirpath=dirpath, filename="last", monitor=None, save_top_k=1,
+            save_on_train_epoch_end=True, enable_version_counter=False,
+        )  # fmt: skip
+        self._row: dict[str, float | int] | None = None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # the epoch's aggregates are in callback_metrics already; the log gets them after this
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith("_epoch")}
+        step = trainer.global_step - 1  # the step Lightning logs an epoch's row at
+        self._row = {"epoch": trainer.current_epoch, "step": step, **metrics} if metrics else None
+        super().on_train_epoch_end(trainer, pl_module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), LOG_ROW: self._row}
 
 
 def is_primary() -> bool:
@@ -116,10 +149,20 @@ def clear_partial_saves(run: RunDir) -> None:
 
 def checkpoint_step(path: Path) -> int:
     """The global step stored in a Lightning checkpoint (memory-mapped, weights only)."""
+    return int(_load_checkpoint(path).get("global_step", 0))
+
+
+def checkpoint_log_row(path: Path) -> dict[str, float | int] | None:
+    """The epoch row an :class:`EpochCheckpoint` stored in a checkpoint (None if none)."""
+    states = _load_checkpoint(path).get("callbacks") or {}
+    rows = [s[LOG_ROW] for s in states.values() if isinstance(s, dict) and s.get(LOG_ROW)]
+    return rows[0] if rows else None
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
     import torch
 
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return int(checkpoint.get("global_step", 0))
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 
 def _read_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
@@ -138,14 +181,26 @@ def _write_rows(path: Path, rows: list[dict[str, str]], keys: list[str]) -> None
     atomic_write_bytes(path, text.getvalue().encode())
 
 
-def carry_over_logs(logs: Path, step: int) -> None:
+def carry_over_logs(logs: Path, step: int, epoch_row: Mapping[str, Any] | None = None) -> None:
     """Before a resumed fit: move the rows logged before ``step`` out of ``logs/metrics.csv``.
 
     Rows of later steps belong to the epoch that was interrupted, which is trained again.
+    ``epoch_row`` (the checkpoint's, :func:`checkpoint_log_row`) is added when the log has no
+    row of its epoch with its metrics: the kill came between the save and the log's write.
     """
     earlier, earlier_keys = _read_rows(logs / EARLIER_CSV)
     rows, keys = _read_rows(logs / METRICS_CSV)
     kept = [r for r in earlier + rows if r.get("step") and int(float(r["step"])) < step]
+    if epoch_row is not None:
+        names = [k for k in epoch_row if k not in ("epoch", "step")]
+        logged = any(
+            r.get("epoch") and int(float(r["epoch"])) == epoch_row["epoch"]
+            and all(r.get(k) for k in names)
+            for r in kept
+        )  # fmt: skip
+        if not logged:
+            kept.append({k: str(v) for k, v in epoch_row.items()})
+            keys = keys + list(epoch_row)
     if kept or (logs / EARLIER_CSV).is_file():
         _write_rows(logs / EARLIER_CSV, kept, earlier_keys + keys)
     (logs / METRICS_CSV).unlink(missing_ok=True)
